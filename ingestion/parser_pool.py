@@ -23,16 +23,9 @@ _STARTUP_TIMEOUT_S = 180.0  # importing unstructured (and torch under it) on a s
 
 
 def _worker_main(conn) -> None:
-    from ingestion.parsing import parse_path, prepare_offline
+    from ingestion.parsing import parse_path, preload, prepare_offline
 
     prepare_offline()
-    # Import every partitioner now so a file's time limit measures parsing, not imports.
-    import unstructured.partition.docx  # noqa: F401
-    import unstructured.partition.html  # noqa: F401
-    import unstructured.partition.md  # noqa: F401
-    import unstructured.partition.pdf  # noqa: F401
-    import unstructured.partition.text  # noqa: F401
-
     conn.send(("ready", None))
     while True:
         try:
@@ -42,6 +35,9 @@ def _worker_main(conn) -> None:
         if path is None:
             return
         try:
+            # Imports happen before "started", so a file's time limit measures parsing only.
+            preload(path)
+            conn.send(("started", None))
             conn.send(("ok", parse_path(path)))
         except ParseError as exc:
             conn.send(("error", str(exc)))
@@ -73,6 +69,7 @@ class ParserPool:
         self._ensure_worker()
         assert self._conn is not None and self._proc is not None
         self._conn.send(path)
+        self._await_start()
         started = time.monotonic()
         while not self._conn.poll(_POLL_S):
             if not self._proc.is_alive():
@@ -93,6 +90,19 @@ class ParserPool:
         if status == "error":
             raise ParseError(payload)
         return payload
+
+    def _await_start(self) -> None:
+        """Wait (generously) for the worker to import what the file needs and begin parsing."""
+        if not self._conn.poll(_STARTUP_TIMEOUT_S):
+            self._discard_worker()
+            raise ParseError("the parser did not start (importing its libraries hung)")
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, OSError):
+            self._discard_worker()
+            raise ParseError("parser crashed while starting") from None
+        if status != "started":
+            raise ParseError(payload if status == "error" else f"unexpected parser reply {status!r}")
 
     def close(self) -> None:
         if self._proc is not None and self._proc.is_alive():

@@ -90,6 +90,26 @@ def parse_path(path: str) -> dict[str, Any]:
     return {"elements": elements, "pages": max_page or None}
 
 
+_PARTITIONERS = {
+    ".pdf": "unstructured.partition.pdf",
+    ".docx": "unstructured.partition.docx",
+    ".html": "unstructured.partition.html",
+    ".htm": "unstructured.partition.html",
+    ".md": "unstructured.partition.md",
+    ".markdown": "unstructured.partition.md",
+    ".txt": "unstructured.partition.text",
+}
+
+
+def preload(path: str) -> None:
+    """Import the partitioner `path` needs (seconds, once per worker), before its clock starts."""
+    module = _PARTITIONERS.get(Path(path).suffix.lower())
+    if module:
+        import importlib
+
+        importlib.import_module(module)
+
+
 def _partition(path: str, suffix: str) -> list:
     if suffix == ".pdf":
         _check_pdf_encryption(path)
