@@ -1,15 +1,17 @@
 """Structure-aware chunking bounded by the embedder's own token limit.
 
-Elements are grouped into sections by (heading, page) so every chunk cites one page and
-one heading; a section is packed and split with LangChain's recursive splitter measuring
-length in the embedder's tokens, with overlap. Tables are kept whole when they fit the
+Elements are grouped into sections by heading; a section is packed and split with
+LangChain's recursive splitter measuring length in the embedder's tokens, with overlap.
+A section may run across a page break: each chunk cites the page it starts on (as a reader
+would cite it) and records the page it ends on. Tables are kept whole when they fit the
 embedder's window and otherwise split by rows with the header row repeated. Every chunk,
 heading prefix included, is verified to fit the window: nothing is silently truncated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -25,10 +27,11 @@ _MAX_CONTEXT_CHARS = 160  # a heading path longer than this is cut to its last h
 class Chunk:
     text: str  # the passage shown to users and cited
     context: str  # document title and heading path, prepended for embedding and BM25
-    page: int | None
+    page: int | None  # page the chunk starts on (1-based)
     heading: str
     kind: str  # "text" or "table"
     token_count: int = 0  # tokens of embed_text, as the embedder counts them
+    page_end: int | None = None  # page the chunk ends on
 
     @property
     def embed_text(self) -> str:
@@ -45,19 +48,37 @@ class Chunker:
 
     def signature(self) -> str:
         """Changes whenever re-chunking would give different chunks (stored per document)."""
-        return f"v1:{self.embedder.id}:{self.target}:{self.cap}:{self.overlap}:{int(self.heading_context)}"
+        return f"v2:{self.embedder.id}:{self.target}:{self.cap}:{self.overlap}:{int(self.heading_context)}"
 
     def chunk(self, elements: list[dict[str, Any]], title: str) -> list[Chunk]:
         chunks: list[Chunk] = []
-        for heading, page, kind, text in _sections(elements):
-            context = self._context(title, heading)
-            if not self.heading_context and heading and kind == "text":
-                text = f"{heading.split(' > ')[-1]}\n{text}"
-            budget = self.target if kind == "text" else self.cap
+        for section in _sections(elements):
+            context = self._context(title, section.heading)
+            text = section.text
+            if not self.heading_context and section.heading and section.kind == "text":
+                text = f"{section.heading.split(' > ')[-1]}\n{text}"
+            budget = self.target if section.kind == "text" else self.cap
             budget -= self._count(context) + 1 if context else 0
-            pieces = self._split_table(text, budget) if kind == "table" else self._split(text, max(budget, 8))
-            chunks.extend(Chunk(p, context, page, heading, kind) for p in pieces if p.strip())
+            if section.kind == "table":
+                pieces = [(p, section.page_at(0), section.page_at(len(text) - 1)) for p in self._split_table(text, budget)]
+            else:
+                pieces = self._split_located(text, max(budget, 8), section, len(text) - len(section.text))
+            for piece, page, page_end in pieces:
+                if piece.strip():
+                    chunks.append(Chunk(piece, context, page, section.heading, section.kind, page_end=page_end))
         return self._enforce_cap(chunks)
+
+    def _split_located(self, text: str, budget: int, section: "_Section", shift: int) -> list[tuple[str, Any, Any]]:
+        """Pieces of `text` with the pages their first and last characters are on."""
+        located, previous = [], -1
+        for piece in self._split(text, budget):
+            # Pieces are substrings in order (overlap only moves the next start back a little).
+            start = text.find(piece, previous + 1)
+            start = max(previous, 0) if start < 0 else start
+            previous = start
+            begin, end = max(start - shift, 0), max(start + len(piece) - 1 - shift, 0)
+            located.append((piece, section.page_at(begin), section.page_at(end)))
+        return located
 
     def _context(self, title: str, heading: str) -> str:
         if not self.heading_context:
@@ -113,7 +134,7 @@ class Chunker:
             # Token counts of joined pieces can exceed the sum of parts; split once more.
             budget = max(self.cap - (self._count(chunk.context) + 1 if chunk.context else 0), 8) * 3 // 4
             for piece in self._split(chunk.text, budget):
-                part = Chunk(piece, chunk.context, chunk.page, chunk.heading, chunk.kind)
+                part = Chunk(piece, chunk.context, chunk.page, chunk.heading, chunk.kind, page_end=chunk.page_end)
                 part.token_count = self._count(part.embed_text)
                 if part.token_count > self.cap:
                     raise ValueError(f"cannot fit a chunk into {self.cap} tokens")
@@ -121,26 +142,41 @@ class Chunker:
         return result
 
 
-def _sections(elements: Iterable[dict[str, Any]]) -> Iterable[tuple[str, int | None, str, str]]:
-    """(heading, page, kind, text) runs: body text grouped by heading and page; tables alone."""
-    heading, page, lines = "", None, []
+@dataclass
+class _Section:
+    heading: str
+    kind: str
+    text: str = ""
+    starts: list[int] = field(default_factory=list)  # offset in `text` where each element begins
+    pages: list[Any] = field(default_factory=list)  # page of each element
+
+    def add(self, text: str, page: int | None) -> None:
+        if self.text:
+            self.text += "\n"
+        self.starts.append(len(self.text))
+        self.pages.append(page)
+        self.text += text
+
+    def page_at(self, offset: int) -> int | None:
+        return self.pages[max(bisect_right(self.starts, offset) - 1, 0)] if self.pages else None
+
+
+def _sections(elements: Iterable[dict[str, Any]]) -> Iterable[_Section]:
+    """Body text grouped by heading (across page breaks); each table a section of its own."""
+    current = _Section("", "text")
     for element in elements:
-        if element["kind"] == "Title":
-            if lines:
-                yield heading, page, "text", "\n".join(lines)
-                lines = []
-            heading, page = element["heading"], element["page"]
+        kind = element["kind"]
+        if kind == "Title" or kind == "Table" or element["heading"] != current.heading:
+            if current.text:
+                yield current
+            current = _Section(element["heading"], "text")
+        if kind == "Title":
             continue
-        if element["kind"] == "Table":
-            if lines:
-                yield heading, page, "text", "\n".join(lines)
-                lines = []
-            yield element["heading"], element["page"], "table", element["text"]
+        if kind == "Table":
+            table = _Section(element["heading"], "table")
+            table.add(element["text"], element["page"])
+            yield table
             continue
-        if lines and (element["page"] != page or element["heading"] != heading):
-            yield heading, page, "text", "\n".join(lines)
-            lines = []
-        heading, page = element["heading"], element["page"]
-        lines.append(element["text"])
-    if lines:
-        yield heading, page, "text", "\n".join(lines)
+        current.add(element["text"], element["page"])
+    if current.text:
+        yield current

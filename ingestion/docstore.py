@@ -20,7 +20,7 @@ import numpy as np
 
 from ingestion.chunking import Chunk
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "1"  # bump with a migration when the tables change
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     ord INTEGER NOT NULL,
     text TEXT NOT NULL,
     context TEXT NOT NULL,
-    page INTEGER,
+    page INTEGER,                  -- 1-based page the chunk starts on (NULL: no pages)
+    page_end INTEGER,              -- page it ends on
     heading TEXT NOT NULL,
     kind TEXT NOT NULL,
     token_count INTEGER NOT NULL,
@@ -80,6 +81,7 @@ class ChunkRow:
     text: str
     context: str
     page: int | None
+    page_end: int | None
     heading: str
     kind: str
 
@@ -164,10 +166,11 @@ class DocStore:
             )
             doc_id = cursor.lastrowid
             self.db.executemany(
-                "INSERT INTO chunks (document_id, collection, ord, text, context, page, heading, kind, token_count,"
-                " vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks (document_id, collection, ord, text, context, page, page_end, heading, kind,"
+                " token_count, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (doc_id, collection, i, c.text, c.context, c.page, c.heading, c.kind, c.token_count, v.tobytes())
+                    (doc_id, collection, i, c.text, c.context, c.page, c.page_end, c.heading, c.kind, c.token_count,
+                     v.tobytes())
                     for i, (c, v) in enumerate(zip(chunks, vectors))
                 ],
             )
@@ -203,8 +206,8 @@ class DocStore:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            "SELECT c.id, c.document_id, c.collection, d.name, d.source, c.ord, c.text, c.context, c.page, c.heading,"
-            f" c.kind FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            "SELECT c.id, c.document_id, c.collection, d.name, d.source, c.ord, c.text, c.context, c.page, c.page_end,"
+            f" c.heading, c.kind FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         ).fetchall()
         return {r[0]: ChunkRow(*r) for r in rows}

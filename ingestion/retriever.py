@@ -21,7 +21,8 @@ class SearchHit:
     collection: str
     document: str  # file name, as cited
     source: str
-    page: int | None  # 1-based; None for formats without pages
+    page: int | None  # 1-based page the passage starts on; None for formats without pages
+    page_end: int | None  # page it ends on
     heading: str
     text: str
     score: float  # fused score (RRF), higher is better
@@ -100,6 +101,7 @@ class Retriever:
                     document=row.document,
                     source=row.source,
                     page=row.page,
+                    page_end=row.page_end,
                     heading=row.heading,
                     text=row.text,
                     score=round(fused[chunk_id], 6),

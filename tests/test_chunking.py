@@ -27,7 +27,7 @@ def test_long_sections_split_within_target_with_overlap(chunker):
     assert " ".join(first_tail) in chunks[1].text  # consecutive chunks overlap
 
 
-def test_chunks_never_span_pages_or_headings(chunker):
+def test_sections_run_across_pages_citing_start_and_end_page_but_never_across_headings(chunker):
     elements = [
         el("Intro on page one.", page=1, heading="A"),
         el("More on page two.", page=2, heading="A"),
@@ -35,7 +35,17 @@ def test_chunks_never_span_pages_or_headings(chunker):
         el("Text under B.", page=2, heading="B"),
     ]
     chunks = chunker.chunk(elements, "Doc")
-    assert [(c.page, c.heading) for c in chunks] == [(1, "A"), (2, "A"), (2, "B")]
+    assert [(c.page, c.page_end, c.heading) for c in chunks] == [(1, 2, "A"), (2, 2, "B")]
+
+
+def test_split_pieces_know_the_page_they_start_on(chunker):
+    elements = [el(sentences(12, "alpha"), page=3, heading="A"), el(sentences(12, "omega"), page=4, heading="A")]
+    chunks = chunker.chunk(elements, "Doc")
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        starts_on = 3 if chunk.text.split(" rule")[0].endswith("alpha") else 4
+        ends_on = 4 if "omega" in chunk.text else 3
+        assert (chunk.page, chunk.page_end) == (starts_on, ends_on), chunk.text
 
 
 def test_tables_stay_whole_when_they_fit_and_split_by_rows_with_header_otherwise(chunker):
