@@ -20,7 +20,13 @@ from rich.table import Table
 from assistant import assembly
 from assistant.settings import Settings, SettingsError, load_settings
 
-for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1"}.items():
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # no weight-loading bars on every command
+    "TRANSFORMERS_VERBOSITY": "error",
+}.items():
     os.environ.setdefault(_key, _value)  # ragtune never reaches a model hub or telemetry endpoint
 
 err = Console(stderr=True)

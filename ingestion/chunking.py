@@ -162,8 +162,15 @@ class _Section:
 
 
 def _sections(elements: Iterable[dict[str, Any]]) -> Iterable[_Section]:
-    """Body text grouped by heading (across page breaks); each table a section of its own."""
+    """Body text grouped by heading (across page breaks); each table a section of its own.
+
+    A Title that no body followed and that the next heading replaced (not a parent of it) is content,
+    not structure: offline, unstructured labels short plain-text lines Title. Such orphans are kept
+    as body lines of the next text section (or one section at the end) so no words are lost.
+    """
     current = _Section("", "text")
+    orphans: list[dict[str, Any]] = []
+    last_title: dict[str, Any] | None = None  # the latest Title that has had no body yet
     for element in elements:
         kind = element["kind"]
         if kind == "Title" or kind == "Table" or element["heading"] != current.heading:
@@ -171,12 +178,25 @@ def _sections(elements: Iterable[dict[str, Any]]) -> Iterable[_Section]:
                 yield current
             current = _Section(element["heading"], "text")
         if kind == "Title":
+            if last_title is not None and last_title["text"] not in element["heading"].split(" > ")[:-1]:
+                orphans.append(last_title)
+            last_title = element
             continue
+        last_title = None
         if kind == "Table":
             table = _Section(element["heading"], "table")
             table.add(element["text"], element["page"])
             yield table
             continue
+        for orphan in orphans:
+            current.add(orphan["text"], orphan["page"])
+        orphans.clear()
         current.add(element["text"], element["page"])
     if current.text:
         yield current
+    orphans += [last_title] if last_title is not None else []
+    if orphans:
+        tail = _Section(orphans[0]["heading"].rpartition(" > ")[0], "text")
+        for orphan in orphans:
+            tail.add(orphan["text"], orphan["page"])
+        yield tail

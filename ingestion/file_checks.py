@@ -50,8 +50,10 @@ def _check_zip(path: Path, settings: IngestSettings) -> None:
         raise ParseError(f"corrupt DOCX: {exc}") from exc
     if len(members) > _MAX_ZIP_MEMBERS:
         raise ParseError(f"DOCX holds {len(members)} parts, over {_MAX_ZIP_MEMBERS}: refused as a likely zip bomb")
-    if not any(m.filename == "word/document.xml" for m in members):
-        raise ParseError("corrupt DOCX: no word/document.xml part")
+    names = {m.filename for m in members}
+    for required in ("[Content_Types].xml", "word/document.xml"):
+        if required not in names:
+            raise ParseError(f"corrupt DOCX: no {required} part")
     total = sum(m.file_size for m in members)
     if total > settings.max_unpacked_mb * 1024 * 1024:
         raise ParseError(

@@ -129,6 +129,11 @@ class IndexStore:
             self._dense[collection] = (generation, index)
             return index
 
+    def remove_stale_temp_files(self) -> None:
+        """Delete half-written files that a killed writer left (call while holding the writer lock)."""
+        for tmp in [*self.dir.glob(".*.tmp"), *(self.dir / "vectors").glob(".*.tmp")]:
+            tmp.unlink(missing_ok=True)
+
     def _paths(self, collection: str) -> tuple[Path, Path]:
         base = self.dir / "vectors"
         return base / f"{collection}.faiss", base / f"{collection}.json"

@@ -152,7 +152,8 @@ class ParserPool:
         if self._proc is not None:
             if self._proc.is_alive():
                 self._proc.kill()
-            self._proc.join(timeout=5)
+            if self._proc.pid is not None:  # join() asserts on a process that never started
+                self._proc.join(timeout=5)
         if self._conn is not None:
             self._conn.close()
         self._proc = None

@@ -90,6 +90,11 @@ class IngestJob:
                 if progress is not None:
                     progress.update(task, description="[cyan]building vector index")
                 self.store.refresh(collection)
+            else:
+                # A run killed after its docstore commit but before the FAISS save left the file
+                # stale; loading it here rebuilds and saves it, so the next reader finds it current.
+                self.store.dense(collection)
+            self.store.remove_stale_temp_files()
             self.store.write_manifest(self.settings.chunking.model_dump())
         report.seconds = time.monotonic() - started
         self._save_report(report)

@@ -83,3 +83,19 @@ def test_real_tokenizer_never_exceeds_the_model_window():
     chunks = chunker.chunk([el(weird, heading="H" * 400), el(sentences(200))], "T" * 300)
     counts = embedder.count_tokens([c.embed_text for c in chunks])
     assert max(counts) <= 254 and counts == [c.token_count for c in chunks]
+
+
+def test_titles_without_body_are_kept_as_text_but_parent_headings_are_not_repeated(chunker):
+    elements = [
+        el("Guest Wi-Fi password: kestrel", "Title", page=1, heading="Guest Wi-Fi password: kestrel"),
+        el("Benefits", "Title", page=1, heading="Benefits"),
+        el("Medical", "Title", page=1, heading="Benefits > Medical"),
+        el("Medical cover starts on day one.", page=1, heading="Benefits > Medical"),
+        el("Fire drill in March.", "Title", page=2, heading="Fire drill in March."),
+    ]
+    texts = [(c.text, c.heading) for c in chunker.chunk(elements, "Doc")]
+    # The orphan title joins the next body; the parent "Benefits" stays context only; a trailing title is kept.
+    assert texts == [
+        ("Guest Wi-Fi password: kestrel\nMedical cover starts on day one.", "Benefits > Medical"),
+        ("Fire drill in March.", ""),
+    ]
