@@ -188,14 +188,14 @@ class Settings(_Section):
     )
     profile: str = Field("default", description="Name of the profile these settings were resolved with.")
     default_collection: str = Field("default", description="Collection used when a command names none.")
-    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
-    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    index: IndexSettings = Field(default_factory=IndexSettings)
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
-    chat: ChatSettings = Field(default_factory=ChatSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings, description="Embedding model for chunks and queries.")
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="How documents are cut into chunks.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Limits and file types for ingestion of untrusted files.")
+    index: IndexSettings = Field(default_factory=IndexSettings, description="FAISS index type and parameters.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Hybrid search: modes, depth and fusion weights.")
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings, description="The answer-writing model and its backend.")
+    chat: ChatSettings = Field(default_factory=ChatSettings, description="Grounded answering: retrieval depth, the not-in-the-documents threshold, history.")
+    server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server, database, queue, limits and auth-related knobs.")
 
     @property
     def index_dir(self) -> Path:
