@@ -6,6 +6,7 @@ profile or environment override reaches every part the same way.
 
 from __future__ import annotations
 
+from assistant.db import Database
 from assistant.settings import Settings
 from ingestion.embedder import Embedder, build_embedder
 from ingestion.index_store import IndexStore
@@ -28,3 +29,11 @@ def ingest_job(settings: Settings) -> IngestJob:
 
 def retriever(settings: Settings) -> Retriever:
     return Retriever(index_store(settings, readonly=True), settings.retrieval)
+
+
+def database(settings: Settings, migrate: bool = True) -> Database:
+    """The server's database (keys, conversations, feedback, jobs), migrated to the current schema."""
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    return db

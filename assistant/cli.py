@@ -142,6 +142,99 @@ def show_config(ctx: typer.Context) -> None:
     print(ctx.obj.to_yaml(), end="")
 
 
+# --- keys: API keys for the server -----------------------------------------------------------
+keys_app = typer.Typer(
+    help="Create, list and revoke the API keys the server accepts. Keys are stored hashed; "
+    "a key's plaintext is shown once, when it is created.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "--name", help="Who or what the key is for (shown in lists)."),
+    scopes: str = typer.Option("chat", "--scopes", help="Comma-separated: chat, ingest, admin (admin implies all)."),
+    collections: Optional[str] = typer.Option(
+        None, "--collections", help="Comma-separated collections the key may read; default: every collection."
+    ),
+    as_json: bool = typer.Option(False, "--json", help='Print {"id", "key", ...} as JSON on stdout.'),
+) -> None:
+    """Create an API key and print it. **The key is shown only this once**; store it now.
+
+    **Exit codes:** 0 = created; 2 = bad scopes, collections or configuration.
+    """
+    from rich.panel import Panel
+
+    from assistant.db import KeySpecError
+
+    db = _or_exit(lambda: assembly.database(ctx.obj))
+    try:
+        record, plaintext = db.keys.create(name, scopes, collections, all_collections=collections is None)
+    except KeySpecError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps({**record.to_dict(), "key": plaintext}, indent=2))
+        return
+    reach = "all collections" if record.all_collections else ", ".join(record.collections)
+    err.print(
+        Panel(
+            f"[bold]{plaintext}[/bold]\n\nid {record.id} · scopes {', '.join(record.scopes)} · {reach}\n"
+            "[yellow]This is the only time the key is shown: it is stored hashed and cannot be recovered.[/yellow]",
+            title=f"API key '{record.name}'",
+            title_align="left",
+        )
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    ctx: typer.Context,
+    active: bool = typer.Option(False, "--active", help="Hide revoked keys."),
+    as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON (never the keys themselves)."),
+) -> None:
+    """List API keys: id, name, prefix, scopes, collections, when created, last used and revoked."""
+    db = _or_exit(lambda: assembly.database(ctx.obj))
+    records = db.keys.list(include_revoked=not active)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    table = Table(title="API keys", title_justify="left")
+    for column in ("id", "name", "prefix", "scopes", "collections", "created", "last used", "status"):
+        table.add_column(column, no_wrap=column in ("id", "prefix"))  # ids are typed into `keys revoke`
+
+    def when(moment):
+        return f"{moment:%Y-%m-%d}" if moment else "-"
+
+    for r in records:
+        reach = "*" if r.all_collections else ",".join(r.collections)
+        status = "active" if r.active else f"revoked {when(r.revoked_at)}"
+        table.add_row(r.id, r.name, r.prefix, ",".join(r.scopes), reach, when(r.created_at), when(r.last_used_at), status)
+    err.print(table if records else "no API keys; create one with `ragtune keys create --name NAME`")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key_id: str = typer.Argument(..., help="The key's id (from `ragtune keys list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the revoked key's record as JSON."),
+) -> None:
+    """Revoke an API key: requests with it are refused from now on. Revoking twice is harmless.
+
+    **Exit codes:** 0 = revoked (or already was); 2 = no key with that id.
+    """
+    db = _or_exit(lambda: assembly.database(ctx.obj))
+    record = db.keys.revoke(key_id)
+    if record is None:
+        err.print(f"[red]error:[/red] no API key with id {key_id!r} (see `ragtune keys list`)")
+        raise typer.Exit(2)
+    if as_json:
+        print(json.dumps(record.to_dict(), indent=2))
+    err.print(f"revoked key {record.id} ('{record.name}', {record.prefix}…) at {record.revoked_at:%Y-%m-%d %H:%M} UTC")
+
+
 def _read_questions(path: Path) -> list[str]:
     questions = []
     with path.open(encoding="utf-8") as handle:

@@ -38,7 +38,9 @@ def test_pdf_pages_are_one_based_as_a_viewer_shows_them(contoso):
     readers = {name: PdfReader(docs / name) for name in {r[0] for r in rows}}
     squash = lambda text: re.sub(r"\W", "", text)  # noqa: E731 - extractors differ in bullets and spacing
     for name, page, text in rows:
-        probe = squash(text)[:30]
+        # The first line is on the cited page; later lines may follow a title kept as body text, so the
+        # chunk as a whole need not be one contiguous run of the page.
+        probe = squash(text.splitlines()[0])[:30]
         assert probe in squash(readers[name].pages[page - 1].extract_text()), (name, page, text[:60])
 
 

@@ -1,0 +1,1 @@
+"""Alembic migrations for `assistant.db`, shipped inside the package (run by `Database.migrate()`)."""
