@@ -7,6 +7,8 @@ profile or environment override reaches every part the same way.
 from __future__ import annotations
 
 from assistant.db import Database
+from assistant.runtime.base import Generator
+from assistant.runtime.factory import build_generator
 from assistant.settings import Settings
 from ingestion.embedder import Embedder, build_embedder
 from ingestion.index_store import IndexStore
@@ -37,3 +39,8 @@ def database(settings: Settings, migrate: bool = True) -> Database:
     if migrate:
         db.migrate()
     return db
+
+
+def generator(settings: Settings) -> Generator:
+    """The answer-writing model (loads weights for the transformers backend: seconds once converted)."""
+    return build_generator(settings)

@@ -1,0 +1,137 @@
+"""The embedded backend: a local transformers causal LM with resident LoRA adapters (peft).
+
+Decoding is our own loop over the KV cache rather than `model.generate` + a streamer thread: it
+yields each token on the calling thread (already a worker thread of the inference queue), checks
+the cancel event between tokens and stops at a stop sequence without an extra thread per request.
+Adapters are switched per request with peft's `set_adapter` / `disable_adapter`, which mutate the
+shared model, so one lock serialises generations (on CPU one at a time is also fastest).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, UnknownAdapterError
+from assistant.runtime.checkpoint import resolve_model_dir
+from assistant.runtime.stops import StopScanner
+from assistant.settings import GeneratorSettings
+
+log = logging.getLogger(__name__)
+
+
+class TransformersGenerator:
+    def __init__(self, settings: GeneratorSettings, cache_dir: Path):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.settings = settings
+        self.torch = torch
+        directory = resolve_model_dir(settings.model, cache_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        dtype = getattr(torch, settings.dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype).to(settings.device).eval()
+        self.name = Path(settings.model).name if Path(settings.model).exists() else settings.model
+        positions = getattr(self.model.config, "max_position_embeddings", None) or settings.context_window_tokens
+        self.context_window = min(settings.context_window_tokens, positions)
+        eos = self.model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            self.eos_ids.add(self.tokenizer.eos_token_id)
+        self._lock = threading.Lock()
+        self._adapters: dict[str, str] = {}
+        for name, path in settings.adapters.items():
+            self.load_adapter(name, path)
+
+    # --- protocol -----------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def adapters(self) -> list[str]:
+        return sorted(self._adapters)
+
+    def load_adapter(self, name: str, path: str) -> None:
+        from peft import PeftModel
+
+        if not (Path(path) / "adapter_config.json").is_file():
+            raise GeneratorError(f"adapter {name!r}: {path} holds no adapter_config.json")
+        with self._lock:
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(path, adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, path, adapter_name=name).eval()
+            self._adapters[name] = path
+        log.info("adapter %r resident (%s)", name, path)
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats | None = None
+    ) -> Iterator[str]:
+        if request.adapter is not None and request.adapter not in self._adapters:
+            raise UnknownAdapterError(f"unknown adapter {request.adapter!r}; loaded: {', '.join(self.adapters()) or 'none'}")
+        stats = stats if stats is not None else GenerationStats()
+        with self._lock, self.torch.inference_mode(), self._adapter(request.adapter):
+            yield from self._decode(request, cancel, stats)
+
+    def close(self) -> None:
+        self.model = None
+
+    # --- decoding -----------------------------------------------------------------------------
+    def _adapter(self, name: str | None):
+        from contextlib import nullcontext
+
+        from peft import PeftModel
+
+        if not isinstance(self.model, PeftModel):
+            return nullcontext()
+        if name is None:
+            return self.model.disable_adapter()
+        self.model.set_adapter(name)
+        return nullcontext()
+
+    def _decode(self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats) -> Iterator[str]:
+        torch = self.torch
+        ids = self.tokenizer(request.prompt, return_tensors="pt")["input_ids"].to(self.settings.device)
+        stats.prompt_tokens = int(ids.shape[1])
+        room = self.context_window - stats.prompt_tokens
+        if room <= 0:
+            raise GeneratorError(f"the prompt ({stats.prompt_tokens} tokens) fills the {self.context_window}-token window")
+        budget = min(request.max_new_tokens, room)
+        sampler = torch.Generator().manual_seed(request.seed) if request.seed is not None else None
+        scanner, generated, emitted, past = StopScanner(request.stop), [], "", None
+        stats.finish_reason = "length"
+        step_input = ids
+        while len(generated) < budget:
+            if cancel.is_set():
+                stats.finish_reason = "cancelled"
+                return
+            out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[0, -1].float()
+            token = self._pick(logits, request.temperature, sampler)
+            if token in self.eos_ids:
+                stats.finish_reason = "stop"
+                break
+            generated.append(token)
+            stats.completion_tokens = len(generated)
+            # Decode the whole completion each step: a character may span several tokens.
+            text = self.tokenizer.decode(generated, skip_special_tokens=True)
+            if text.endswith("\ufffd"):
+                continue  # half a multi-byte character; wait for the rest
+            piece = scanner.feed(text[len(emitted) :])
+            emitted = text
+            if piece:
+                yield piece
+            if scanner.stopped:
+                stats.finish_reason = "stop"
+                return
+            step_input = torch.tensor([[token]], device=ids.device)
+        tail = scanner.flush()
+        if tail:
+            yield tail
+
+    def _pick(self, logits, temperature: float, sampler) -> int:
+        if temperature <= 0:
+            return int(logits.argmax())
+        probs = self.torch.softmax(logits / temperature, dim=-1)
+        return int(self.torch.multinomial(probs, 1, generator=sampler))

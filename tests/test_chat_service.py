@@ -1,0 +1,90 @@
+"""The chat service on the test profile: fake embedder and the in-package fake generator."""
+
+import asyncio
+
+import pytest
+
+from assistant import assembly, prompt
+from assistant.answer import FinalEvent, TokenEvent
+from assistant.chat_service import ChatRequest, ChatService
+from assistant.inference_queue import InferenceQueue
+from assistant.settings import load_settings
+from ingestion.index_store import IndexStoreError
+from tests.conftest import make_corpus
+
+DOCS = {
+    "travel.md": "# Travel policy\n\n## Hotels\n\nHotel rates are capped at 180 EUR per night in Berlin and 220 EUR "
+    "per night in London.\n\n## Flights\n\nEconomy class for flights under six hours.\n",
+    "plans.md": "# Plans\n\n## Basic plan\n\nThe Basic plan costs 10 EUR a month.\n\n## Plus plan\n\nThe Plus plan "
+    "costs 25 EUR a month and adds priority support.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chat")
+    settings = load_settings(profile="test", overrides={"home": str(root / "home")})
+    report = assembly.ingest_job(settings).run([make_corpus(root / "docs", DOCS)])
+    assert report.exit_code() == 0
+    return root / "home"
+
+
+def service(home, **overrides):
+    settings = load_settings(profile="test", overrides={"home": str(home), **overrides})
+    return ChatService(
+        assembly.retriever(settings), assembly.generator(settings), InferenceQueue(), settings.chat, settings.generator
+    )
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_answer_streams_tokens_then_a_final_event_with_structured_citations(home):
+    async def collect():
+        return [e async for e in service(home).stream(ChatRequest("What is the hotel rate cap in Berlin?"))]
+
+    events = run(collect())
+    assert isinstance(events[-1], FinalEvent) and all(isinstance(e, TokenEvent) for e in events[:-1])
+    answer = events[-1].answer
+    assert "".join(e.text for e in events[:-1]).strip() == answer.text
+    assert answer.sources and not answer.refused
+    first = answer.sources[0]
+    assert first.number == 1 and first.document in DOCS and first.chunk_id > 0 and first.snippet
+    assert first.heading and first.score > 0 and first.collection == "default"
+    # The fake cites [1]; citations are resolved to the source objects the model was shown.
+    assert "[1]" in answer.text and answer.citations == [first]
+    assert answer.model and answer.timing_ms["total"] >= answer.timing_ms["retrieval"] >= 0
+    assert answer.completion_tokens > 0 and answer.prompt_tokens > 0
+
+
+def test_nothing_relevant_means_a_refusal_without_generation(home):
+    answer = run(service(home, chat={"min_dense_score": 0.99}).answer(ChatRequest("What is the hotel rate cap?")))
+    assert answer.refused and answer.text == prompt.REFUSAL
+    assert answer.finish_reason == "no_context" and answer.sources == [] and answer.citations == []
+    assert answer.completion_tokens == 0
+
+
+def test_follow_up_retrieves_with_the_earlier_question(home):
+    chat = service(home)
+    history = [prompt.Turn("user", "How much does the Basic plan cost?"), prompt.Turn("assistant", "10 EUR [1].")]
+    request = ChatRequest("and for the Plus plan?", history=history)
+    assert chat.retrieval_query(request) == "How much does the Basic plan cost? and for the Plus plan?"
+    answer = run(chat.answer(request))
+    assert answer.sources[0].document == "plans.md"
+
+
+def test_context_is_packed_within_the_window(home):
+    wide = run(service(home).answer(ChatRequest("hotel rates Berlin London flights plans")))
+    narrow_service = service(home, generator={"context_window_tokens": 256, "max_new_tokens": 64}, chat={"k": 8})
+    narrow = run(narrow_service.answer(ChatRequest("hotel rates Berlin London flights plans")))
+    assert len(narrow.sources) <= len(wide.sources)
+    assert narrow.prompt_tokens + 64 <= 256
+
+
+def test_collection_filter_and_max_new_tokens_are_applied(home):
+    chat = service(home)
+    answer = run(chat.answer(ChatRequest("hotel rates", collections=["default"], max_new_tokens=3)))
+    assert answer.completion_tokens <= 3 and answer.finish_reason in {"length", "stop"}
+    with pytest.raises(IndexStoreError, match="invalid collection name"):
+        run(chat.answer(ChatRequest("hotel rates", collections=["../etc"])))
