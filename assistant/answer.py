@@ -46,3 +46,4 @@ class TokenEvent:
 @dataclass
 class FinalEvent:
     answer: ChatAnswer
+    message_id: str | None = None  # set once the conversation layer has stored the answer

@@ -64,7 +64,11 @@ class ChatService:
     def prepare(self, request: ChatRequest) -> Prepared:
         started = time.monotonic()
         query = self.retrieval_query(request)
-        hits = self.retriever.search(query, k=self.chat.k, collections=request.collections, documents=request.documents)
+        # An empty list means the caller may read nothing: never let it widen to "every collection".
+        nothing = request.collections is not None and not request.collections
+        hits = [] if nothing else self.retriever.search(
+            query, k=self.chat.k, collections=request.collections, documents=request.documents
+        )
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= self.chat.min_dense_score]
         retrieval_ms = (time.monotonic() - started) * 1000
         if not relevant:

@@ -148,3 +148,13 @@ class IngestJob:
 
     def _save_report(self, report: IngestReport) -> None:
         (Path(report.run_dir) / "report.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+
+
+def delete_document(store: IndexStore, document_id: int) -> bool:
+    """Remove one document and its chunks, then rebuild its collection's vectors (as an ingest would)."""
+    with store.writer_lock():
+        doc = next((d for d in store.docstore.list_documents() if d.id == document_id), None)
+        if doc is None or not store.docstore.delete_document(document_id):
+            return False
+        store.refresh(doc.collection)
+        return True

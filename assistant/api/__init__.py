@@ -1,0 +1,1 @@
+"""The HTTP layer: thin Litestar handlers over the services in `assistant.conversations` and `assistant.jobs`."""

@@ -1,0 +1,89 @@
+"""POST /v1/chat (JSON or Server-Sent Events) and POST /v1/search."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+import anyio
+from litestar import Response, post
+from assistant.api.event_stream import EventStream
+from litestar.response.sse import ServerSentEventMessage
+
+from assistant.answer import FinalEvent, TokenEvent
+from assistant.api.schemas import ChatBody, SearchBody
+from assistant.api.services import Services
+from assistant.auth import Principal
+from assistant.errors import ApiError
+
+
+def final_payload(turn_id: str, event: FinalEvent) -> dict[str, Any]:
+    answer = event.answer.to_dict()
+    answer["usage"] = {"prompt_tokens": answer.pop("prompt_tokens"), "completion_tokens": answer.pop("completion_tokens")}
+    return {"conversation_id": turn_id or None, "message_id": event.message_id, "answer": answer}
+
+
+async def first_event(events: AsyncIterator[Any]) -> Any:
+    """Start the stream before the response head: queue-full or a bad adapter still get a real status code."""
+    try:
+        return await events.__anext__()
+    except StopAsyncIteration:
+        raise ApiError("no_answer", "the answer stream ended without an answer", 502) from None
+
+
+@post(
+    "/v1/chat",
+    operation_id="chat",
+    summary="Ask a question, grounded in the documents",
+    description="Creates or continues a conversation. Returns the answer with structured citations as JSON, or, with "
+    "`stream: true`, Server-Sent Events: `token` events ({text}) as the model writes, then one `final` event "
+    "({conversation_id, message_id, answer}); an `error` event ({code, message}) if generation fails midway.",
+    status_code=200,
+)
+async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
+    turn = svc.conversations.begin(
+        principal, data.message, data.conversation_id, data.collections, data.adapter, data.max_new_tokens
+    )
+    events = svc.conversations.stream(principal, turn)
+    first = await first_event(events)
+    if not data.stream:
+        final = first
+        async for final in events:
+            pass
+        svc.metrics.observe_answer(final.answer)
+        return final_payload(turn.conversation_id, final)
+    return EventStream(sse(first, events, turn.conversation_id, svc))
+
+
+async def sse(first: Any, events: AsyncIterator[Any], turn_id: str, svc: Services) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        event = first
+        while True:
+            if isinstance(event, TokenEvent):
+                yield ServerSentEventMessage(data=json.dumps({"text": event.text}), event="token")
+            else:
+                svc.metrics.observe_answer(event.answer)
+                yield ServerSentEventMessage(data=json.dumps(final_payload(turn_id, event)), event="final")
+            event = await events.__anext__()
+    except StopAsyncIteration:
+        return
+    except Exception as exc:  # noqa: BLE001 - the head is sent; the client learns of it as an event
+        code = getattr(exc, "code", "generation_failed")
+        yield ServerSentEventMessage(data=json.dumps({"code": code, "message": str(exc)}), event="error")
+    finally:
+        await events.aclose()  # client gone or done: cancels generation, stores the partial answer
+
+
+@post(
+    "/v1/search",
+    operation_id="search",
+    summary="Retrieve passages without generating",
+    description="Hybrid (BM25 + dense) search over the collections the key may read; each hit carries document, page, "
+    "heading, text and scores.",
+    status_code=200,
+)
+async def search(data: SearchBody, principal: Principal, svc: Services) -> Response:
+    hits = await anyio.to_thread.run_sync(
+        lambda: svc.conversations.search(principal, data.query, data.k, data.collections, data.documents, data.mode)
+    )
+    return Response({"results": hits})

@@ -1,0 +1,117 @@
+"""OpenAI-compatible endpoints, so ticket tools and SDKs that speak OpenAI use ragtune unchanged.
+
+`model` selects the adapter; retrieval is always applied and the cited sources travel in an extra
+top-level `citations` field (in the last chunk when streaming). The endpoint is stateless like
+OpenAI's: earlier messages are the history, nothing is stored. System messages are ignored: the
+instruction is part of our prompt format, which the adapters were trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict
+from typing import Any, AsyncIterator
+
+from litestar import get, post
+from assistant.api.event_stream import EventStream
+from litestar.response.sse import ServerSentEventMessage
+
+from assistant import prompt
+from assistant.answer import ChatAnswer, TokenEvent
+from assistant.api.chat_routes import first_event
+from assistant.api.schemas import ChatCompletionBody
+from assistant.api.services import Services
+from assistant.auth import Principal, authorize
+from assistant.errors import ApiError
+
+BASE_ALIASES = {"", "ragtune", "base"}
+
+
+def _adapter(model: str | None, svc: Services) -> str | None:
+    if model is None or model in BASE_ALIASES or model == svc.chat.generator.name:
+        return None
+    if model not in svc.chat.generator.adapters():
+        raise ApiError("model_not_found", f"the model {model!r} does not exist; GET /v1/models lists them", 404)
+    return model
+
+
+def _finish(answer: ChatAnswer) -> str:
+    return "length" if answer.finish_reason == "length" else "stop"
+
+
+def _usage(answer: ChatAnswer) -> dict[str, int]:
+    return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+            "total_tokens": answer.prompt_tokens + answer.completion_tokens}
+
+
+@post(
+    "/v1/chat/completions",
+    operation_id="createChatCompletion",
+    summary="OpenAI-compatible chat completion, with RAG",
+    description="Accepts the OpenAI chat-completions request (messages, model = adapter name, stream, max_tokens). "
+    "The last message must be the user's question. Answers carry `citations` as an extra field.",
+    status_code=200,
+)
+async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: Services) -> Any:
+    turns = [m for m in data.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
+        raise ApiError("invalid_request", "the last message must be a non-empty user message", 400)
+    history = [prompt.Turn(m.role, m.text()) for m in turns[:-1]]
+    adapter = _adapter(data.model, svc)
+    turn = svc.conversations.begin(
+        principal, turns[-1].text(), collections=data.collections, adapter=adapter,
+        max_new_tokens=data.max_completion_tokens or data.max_tokens, persist=False, history=history,
+    )
+    events = svc.conversations.stream(principal, turn, persist=False)
+    first = await first_event(events)
+    ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), data.model or svc.chat.generator.name
+    if data.stream:
+        return EventStream(_chunks(first, events, ident, created, model, svc))
+    final = first
+    async for final in events:
+        pass
+    answer = final.answer
+    svc.metrics.observe_answer(answer)
+    return {
+        "id": ident, "object": "chat.completion", "created": created, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": _finish(answer)}],
+        "usage": _usage(answer),
+        "citations": [asdict(c) for c in answer.citations],
+        "refused": answer.refused,
+    }
+
+
+async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncIterator[ServerSentEventMessage]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEventMessage:
+        body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return ServerSentEventMessage(data=json.dumps(body))
+
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        event = first
+        while True:
+            if isinstance(event, TokenEvent):
+                yield chunk({"content": event.text})
+            else:
+                answer = event.answer
+                svc.metrics.observe_answer(answer)
+                yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations])
+            event = await events.__anext__()
+    except StopAsyncIteration:
+        yield ServerSentEventMessage(data="[DONE]")
+    except Exception as exc:  # noqa: BLE001 - the head is sent; report in-band like OpenAI does
+        yield ServerSentEventMessage(data=json.dumps({"error": {"code": getattr(exc, "code", "generation_failed"),
+                                                               "message": str(exc)}}))
+    finally:
+        await events.aclose()
+
+
+@get("/v1/models", operation_id="listModels", summary="Models: the base model and every resident adapter",
+     description="OpenAI-compatible list; use an `id` as `model` in /v1/chat/completions.")
+async def models(principal: Principal, svc: Services) -> dict[str, Any]:
+    authorize(principal, "chat")
+    names = [svc.chat.generator.name, *svc.chat.generator.adapters()]
+    return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "ragtune", "created": 0} for n in names]}

@@ -1,0 +1,61 @@
+"""Request bodies, validated by Litestar from these pydantic models (limits are explicit)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_TEXT_MAX = 8_000  # characters of one message; the model window is far smaller anyway
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatBody(_Body):
+    message: str = Field(min_length=1, max_length=_TEXT_MAX, description="The user's question.")
+    conversation_id: str | None = Field(None, max_length=64, description="Continue this conversation; omit to start one.")
+    collections: list[str] | None = Field(None, max_length=32, description="Search only these (default: all the key may read).")
+    adapter: str | None = Field(None, max_length=128, description="LoRA adapter to answer with; omit for the base model.")
+    stream: bool = Field(False, description="Server-Sent Events: `token` events, then one `final` event.")
+    max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Cap below the server's own cap.")
+
+
+class SearchBody(_Body):
+    query: str = Field(min_length=1, max_length=2_000)
+    k: int = Field(5, ge=1, le=50)
+    collections: list[str] | None = Field(None, max_length=32)
+    documents: list[str] | None = Field(None, max_length=100, description="File names to restrict the search to.")
+    mode: Literal["hybrid", "dense", "bm25"] | None = None
+
+
+class FeedbackBody(_Body):
+    rating: Literal[1, -1, "up", "down"] = Field(description="1/'up' or -1/'down'.")
+    comment: str | None = Field(None, max_length=4_000)
+
+    @property
+    def value(self) -> int:
+        return 1 if self.rating in (1, "up") else -1
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):  # content parts: keep the text ones
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionBody(BaseModel):
+    # OpenAI clients send many optional fields (top_p, n, user …): accepted, and ignored unless listed here.
+    model_config = ConfigDict(extra="allow")
+    model: str | None = Field(None, max_length=128, description="An adapter name, or 'ragtune' / the base model name.")
+    messages: list[OpenAIMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
+    collections: list[str] | None = Field(None, max_length=32, description="ragtune extension: collections to search.")

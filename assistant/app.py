@@ -1,0 +1,106 @@
+"""Assembles the HTTP server from one Settings object: the only place that wires the app together.
+
+Models load after start-up on a background thread, so /healthz answers at once and /readyz says
+when the generator and index are ready (the first start converts the GGUF model: a minute or so).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from assistant import assembly
+from assistant.api import chat_routes, conversation_routes, document_routes, health_routes, openai_routes
+from assistant.api.errors import HANDLERS
+from assistant.api.metrics import Metrics
+from assistant.api.services import Services, principal, services
+from assistant.chat_service import ChatService
+from assistant.conversations import ConversationService
+from assistant.inference_queue import InferenceQueue
+from assistant.jobs import JobRunner
+from assistant.rate_limit import RateLimiter
+from assistant.settings import Settings
+from ingestion.retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+ROUTES = [
+    health_routes.healthz, health_routes.readyz, health_routes.metrics,
+    chat_routes.chat, chat_routes.search,
+    openai_routes.chat_completions, openai_routes.models,
+    document_routes.upload, document_routes.list_documents, document_routes.delete_document, document_routes.get_job,
+    conversation_routes.list_conversations, conversation_routes.get_conversation,
+    conversation_routes.delete_conversation, conversation_routes.feedback,
+]
+
+
+def build_services(settings: Settings) -> Services:
+    server = settings.server
+    queue = InferenceQueue(server.max_concurrent_generations, server.max_queue)
+    db = assembly.database(settings)
+    return Services(
+        settings=settings,
+        db=db,
+        jobs=JobRunner(settings, db, lambda: assembly.ingest_job(settings)),
+        queue=queue,
+        limiter=RateLimiter(server.rate_limit_per_minute),
+        metrics=Metrics(lambda: queue.depth),
+        notes={"loading": "generator and index"},
+    )
+
+
+def load_models(svc: Services) -> None:
+    """Generator + retriever: seconds once the model is converted; failures are shown by /readyz."""
+    settings = svc.settings
+    try:
+        store = assembly.index_store(settings)
+        retriever = Retriever(store, settings.retrieval)
+        generator = assembly.generator(settings)
+        chat = ChatService(retriever, generator, svc.queue, settings.chat, settings.generator)
+        svc.loaded(chat, ConversationService(chat, retriever, store, svc.db))
+        log.warning("ragtune ready: model %s, adapters %s", generator.name, generator.adapters() or "none")
+    except Exception as exc:  # noqa: BLE001 - the server stays up and says why it is not ready
+        log.exception("loading the model or index failed")
+        svc.notes = {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def create_app(settings: Settings, background_load: bool = True) -> Litestar:
+    svc = build_services(settings)
+
+    def startup() -> None:
+        svc.jobs.start()
+        if background_load:
+            threading.Thread(target=load_models, args=(svc,), name="load-models", daemon=True).start()
+        else:
+            load_models(svc)
+
+    def shutdown() -> None:
+        svc.jobs.stop()
+        svc.queue.close()
+        if svc.ready:
+            svc.chat.generator.close()
+        svc.db.dispose()
+
+    app = Litestar(
+        route_handlers=ROUTES,
+        dependencies={"svc": Provide(services, sync_to_thread=False), "principal": Provide(principal)},
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        middleware=[svc.metrics.middleware],
+        request_max_body_size=settings.server.request_max_bytes,
+        cors_config=CORSConfig(allow_origins=settings.server.cors_origins) if settings.server.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="ragtune", version="0.1.0", path="/schema",
+            description="Grounded, cited answers from your documents. Every route but /healthz and /readyz needs an "
+            "API key: `Authorization: Bearer <key>` or `X-API-Key`.",
+        ),
+        debug=False,
+    )
+    app.state.services = svc
+    return app

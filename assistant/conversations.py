@@ -1,0 +1,169 @@
+"""The use cases behind the HTTP API, one method each: chat, search, history, feedback, documents.
+
+Handlers call exactly one method here. This layer applies access control (scopes, the collections
+a key may read, ownership of conversations), turns stored messages into prompt history, and
+persists what the chat service produced; it knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from assistant import prompt
+from assistant.answer import ChatAnswer, FinalEvent, TokenEvent
+from assistant.auth import AuthError, Principal, allowed_collections, authorize
+from assistant.chat_service import ChatRequest, ChatService
+from assistant.db import Database, MessageRecord
+from assistant.errors import ApiError, not_found
+from ingestion.index_store import IndexStore
+from ingestion.pipeline import delete_document
+from ingestion.retriever import Retriever
+
+
+@dataclass
+class ChatTurn:
+    """A chat request resolved against the key's rights and the stored conversation."""
+
+    conversation_id: str
+    request: ChatRequest
+
+
+class ConversationService:
+    def __init__(self, chat: ChatService, retriever: Retriever, store: IndexStore, db: Database, max_title_chars: int = 80):
+        self.chat = chat
+        self.retriever = retriever
+        self.store = store
+        self.db = db
+        self.max_title_chars = max_title_chars
+
+    # --- chat -------------------------------------------------------------------------------
+    def begin(
+        self,
+        principal: Principal,
+        message: str,
+        conversation_id: str | None = None,
+        collections: list[str] | None = None,
+        adapter: str | None = None,
+        max_new_tokens: int | None = None,
+        persist: bool = True,
+        history: list[prompt.Turn] | None = None,
+    ) -> ChatTurn:
+        authorize(principal, "chat")
+        self._check_adapter(adapter)
+        if persist:
+            conversation = self._conversation(principal, conversation_id, message, collections, adapter)
+            collections = collections if collections is not None else _list(conversation.collections)
+            stored = self.db.conversations.history(conversation.id, principal.key_id, admin=principal.is_admin) or []
+            history = [prompt.Turn(m.role, m.content) for m in stored]
+            self.db.conversations.add_message(conversation.id, principal.key_id, "user", message, admin=principal.is_admin)
+            conversation_id = conversation.id
+        searchable = self._collections(principal, collections)
+        request = ChatRequest(message, history or [], searchable, adapter=adapter, max_new_tokens=max_new_tokens)
+        return ChatTurn(conversation_id or "", request)
+
+    async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True) -> AsyncIterator[Any]:
+        """TokenEvents, then FinalEvent; the answer is stored even when the client leaves mid-stream."""
+        pieces: list[str] = []
+        final: ChatAnswer | None = None
+        try:
+            async for event in self.chat.stream(turn.request):
+                if isinstance(event, TokenEvent):
+                    pieces.append(event.text)
+                    yield event
+                else:
+                    final = event.answer
+                    if persist:
+                        message = self._store_answer(principal, turn, final)
+                        event = FinalEvent(final, message.id if message else None)
+                    yield event
+        finally:
+            if persist and final is None and pieces:
+                partial = "".join(pieces).strip()
+                self.db.conversations.add_message(
+                    turn.conversation_id, principal.key_id, "assistant", partial, finish_reason="cancelled",
+                    model=self.chat.generator.name, adapter=turn.request.adapter, admin=principal.is_admin,
+                )
+
+    # --- retrieval only --------------------------------------------------------------------
+    def search(self, principal: Principal, query: str, k: int, collections: list[str] | None,
+               documents: list[str] | None, mode: str | None) -> list[dict[str, Any]]:
+        authorize(principal, "chat")
+        searchable = self._collections(principal, collections)
+        if not searchable:
+            return []
+        hits = self.retriever.search(query, k=k, collections=searchable, documents=documents, mode=mode)  # type: ignore[arg-type]
+        return [h.to_dict() for h in hits]
+
+    # --- history and feedback --------------------------------------------------------------
+    def conversations(self, principal: Principal, limit: int, offset: int) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in self.db.conversations.list(principal.key_id, limit=limit, offset=offset)]
+
+    def conversation(self, principal: Principal, conversation_id: str) -> dict[str, Any]:
+        record = self.db.conversations.get(conversation_id, principal.key_id, admin=principal.is_admin)
+        messages = self.db.conversations.history(conversation_id, principal.key_id, admin=principal.is_admin)
+        if record is None or messages is None:
+            raise not_found("conversation", conversation_id)
+        return {**record.to_dict(), "messages": [m.to_dict() for m in messages]}
+
+    def delete_conversation(self, principal: Principal, conversation_id: str) -> None:
+        if not self.db.conversations.delete(conversation_id, principal.key_id, admin=principal.is_admin):
+            raise not_found("conversation", conversation_id)
+
+    def feedback(self, principal: Principal, message_id: str, rating: int, comment: str | None) -> dict[str, Any]:
+        authorize(principal, "chat")
+        record = self.db.feedback.set(message_id, principal.key_id, rating, comment)
+        if record is None:
+            raise not_found("message", message_id)
+        return record.to_dict()
+
+    # --- documents ---------------------------------------------------------------------------
+    def documents(self, principal: Principal, collection: str | None) -> list[dict[str, Any]]:
+        names = self._collections(principal, [collection] if collection else None)
+        rows = [d for name in names for d in self.store.docstore.list_documents(name)]
+        return [
+            {"id": d.id, "collection": d.collection, "name": d.name, "sha256": d.sha256, "size_bytes": d.size_bytes,
+             "pages": d.pages, "chunks": d.chunk_count, "ingested_at": d.ingested_at}
+            for d in rows
+        ]
+
+    def delete_document(self, principal: Principal, document_id: int) -> None:
+        authorize(principal, "ingest")
+        doc = next((d for d in self.store.docstore.list_documents() if d.id == document_id), None)
+        readable = doc is not None and (principal.all_collections or doc.collection in principal.collections)
+        if not readable or not delete_document(self.store, document_id):
+            raise not_found("document", document_id)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _collections(self, principal: Principal, requested: list[str] | None) -> list[str]:
+        return allowed_collections(principal, requested, self.store.docstore.collections())
+
+    def _check_adapter(self, adapter: str | None) -> None:
+        if adapter is not None and adapter not in self.chat.generator.adapters():
+            known = ", ".join(self.chat.generator.adapters()) or "none loaded"
+            raise ApiError("unknown_adapter", f"unknown adapter {adapter!r} (available: {known})", 404)
+
+    def _conversation(self, principal, conversation_id, message, collections, adapter):
+        if conversation_id:
+            found = self.db.conversations.get(conversation_id, principal.key_id, admin=principal.is_admin)
+            if found is None:
+                raise not_found("conversation", conversation_id)
+            return found
+        if collections is not None:
+            self._collections(principal, collections)  # refuse before anything is stored
+        title = " ".join(message.split())[: self.max_title_chars]
+        return self.db.conversations.create(principal.key_id, title=title, collections=collections, adapter=adapter)
+
+    def _store_answer(self, principal: Principal, turn: ChatTurn, answer: ChatAnswer) -> MessageRecord | None:
+        return self.db.conversations.add_message(
+            turn.conversation_id, principal.key_id, "assistant", answer.text, citations=answer.citations,
+            model=answer.model, adapter=answer.adapter, finish_reason=answer.finish_reason,
+            timing=answer.timing_ms, refused=answer.refused, admin=principal.is_admin,
+        )
+
+
+def _list(value: tuple[str, ...] | None) -> list[str] | None:
+    return list(value) if value is not None else None
+
+
+__all__ = ["AuthError", "ChatTurn", "ConversationService"]

@@ -1,0 +1,117 @@
+"""Background ingestion of uploaded documents: save safely, queue, ingest on one worker thread.
+
+Uploaded file names never become paths: only a sanitised base name is kept, inside a directory
+named after the job id. One worker thread runs the ordinary ingest pipeline (the same code as
+`ragtune ingest`, with its parser sandbox and per-file errors), so uploads never block the event
+loop and two ingests never race for the index writer lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import shutil
+import threading
+import unicodedata
+from pathlib import Path
+from typing import Callable, Sequence
+
+from assistant.auth import Principal, allowed_collections, authorize
+from assistant.db import Database, JobRecord
+from assistant.errors import ApiError, not_found
+from assistant.settings import Settings
+from ingestion.index_store import IndexStoreError, check_collection_name
+from ingestion.pipeline import IngestJob
+
+log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_MAX_NAME_CHARS = 120
+
+
+def safe_filename(name: str, extensions: Sequence[str]) -> str:
+    """A base name safe to create in our own directory, or ApiError 400/415."""
+    if not name or "\x00" in name:
+        raise ApiError("invalid_filename", "an uploaded file has no usable name", 400)
+    base = unicodedata.normalize("NFKC", name).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    base = _UNSAFE.sub("_", base).lstrip(".-")
+    if not base or base in {".", ".."} or len(base) > _MAX_NAME_CHARS:
+        raise ApiError("invalid_filename", f"unusable file name {name[:80]!r}", 400)
+    suffix = Path(base).suffix.lower()
+    if suffix not in extensions:
+        raise ApiError("unsupported_media_type", f"{base}: {suffix or 'no extension'} is not ingested "
+                       f"(allowed: {', '.join(extensions)})", 415)
+    return base
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, db: Database, make_job: Callable[[], IngestJob]):
+        self.settings = settings
+        self.db = db
+        self.make_job = make_job  # a fresh pipeline per job: it opens the index for writing
+        self.uploads = settings.home / "uploads"  # staging, one folder per job
+        self.library = settings.home / "documents"  # <collection>/<name>: re-uploading a name replaces it
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.db.jobs.fail_running()
+        for job in self.db.jobs.queued():
+            self._queue.put(job.id)
+        self._thread = threading.Thread(target=self._work, name="ingest-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+
+    def submit(self, principal: Principal, collection: str | None, files: list[tuple[str, bytes]]) -> JobRecord:
+        authorize(principal, "ingest")
+        collection = collection or self.settings.default_collection
+        try:
+            check_collection_name(collection)
+        except IndexStoreError as exc:
+            raise ApiError("invalid_collection", str(exc), 400) from exc
+        allowed_collections(principal, [collection], [collection])  # may this key write there?
+        if not files:
+            raise ApiError("no_files", "send one or more files in the multipart field 'files'", 400)
+        names = [safe_filename(name, self.settings.ingest.extensions) for name, _ in files]
+        if len(set(names)) != len(names):
+            raise ApiError("duplicate_filename", "two uploaded files have the same name", 400)
+        job = self.db.jobs.create(principal.key_id, collection, {"files": names})
+        folder = self.uploads / job.id
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, (_, content) in zip(names, files):
+            (folder / name).write_bytes(content)
+        self._queue.put(job.id)
+        return job
+
+    def get(self, principal: Principal, job_id: str) -> JobRecord:
+        job = self.db.jobs.get(job_id, principal.key_id, admin=principal.is_admin)
+        if job is None:
+            raise not_found("job", job_id)
+        return job
+
+    def _work(self) -> None:
+        while (job_id := self._queue.get()) is not None:
+            job = self.db.jobs.update(job_id, "running")
+            if job is None:
+                continue
+            folder = self.uploads / job_id
+            try:
+                target = self.library / job.collection
+                target.mkdir(parents=True, exist_ok=True)
+                paths = []
+                for name in job.inputs["files"]:
+                    (folder / name).replace(target / name)
+                    paths.append(target / name)
+                report = self.make_job().run(paths, job.collection)
+                status = "done" if report.exit_code() in (0, 3) else "failed"
+                error = None if status == "done" else "no file could be ingested (see the report)"
+                self.db.jobs.update(job_id, status, report=report.to_dict(), error=error)
+            except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, the worker lives on
+                log.exception("ingest job %s failed", job_id)
+                self.db.jobs.update(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)

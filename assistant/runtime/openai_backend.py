@@ -1,0 +1,150 @@
+"""Generation on any OpenAI-compatible server (vLLM, llama.cpp server, TGI): the scale-out path.
+
+We call `/v1/completions` with the raw prompt, not `/v1/chat/completions`: our prompt format is the
+template (the base model has none), so the server must not wrap it in another. With vLLM's
+multi-LoRA serving an adapter is just another model name, so `adapter` maps to `model`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Iterator
+
+import httpx
+
+from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, UnknownAdapterError
+from assistant.runtime.stops import StopScanner
+from assistant.settings import GeneratorSettings
+
+_MAX_SERVER_STOPS = 4  # the OpenAI API accepts at most four stop strings; the rest we apply ourselves
+
+
+class OpenAIGenerator:
+    def __init__(self, settings: GeneratorSettings, client: httpx.Client | None = None):
+        self.settings = settings
+        self.name = settings.openai_model
+        self.context_window = settings.openai_context_window_tokens or settings.context_window_tokens
+        key = os.environ.get(settings.openai_api_key_env, "")
+        self.client = client or httpx.Client(
+            base_url=settings.openai_base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
+        )
+        self._tokenize_route: str | None = None  # discovered on first use
+
+    # --- protocol -----------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        """The server's own count where it has a tokenize route; else about 4 characters a token.
+
+        Routes differ: llama.cpp's server and vLLM answer POST /tokenize, llama-cpp-python's
+        POST /extras/tokenize/count. The first that works is remembered.
+        """
+        root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
+        candidates = {
+            f"{root}/tokenize": lambda t: {"content": t, "prompt": t, "model": self.settings.openai_model},
+            f"{root}/extras/tokenize/count": lambda t: {"input": t},
+        }
+        routes = [self._tokenize_route] if self._tokenize_route else list(candidates)
+        for url in routes:
+            if url == "none":
+                break
+            try:
+                response = self.client.post(url, json=candidates[url](text))
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                data = response.json()
+                self._tokenize_route = url
+                return int(data["count"]) if "count" in data else len(data.get("tokens", []))
+        self._tokenize_route = "none"
+        return max(1, len(text) // 4)
+
+    def adapters(self) -> list[str]:
+        try:
+            models = self._get("/models").get("data", [])
+        except GeneratorError:
+            return []
+        return sorted(m["id"] for m in models if m.get("id") and m["id"] != self.settings.openai_model)
+
+    def load_adapter(self, name: str, path: str) -> None:
+        raise GeneratorError(
+            "adapters of an OpenAI-compatible server are loaded by the server (e.g. vLLM --lora-modules name=path)"
+        )
+
+    def stream(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats | None = None
+    ) -> Iterator[str]:
+        stats = stats if stats is not None else GenerationStats()
+        body: dict[str, Any] = {
+            "model": request.adapter or self.settings.openai_model,
+            "prompt": request.prompt,
+            "max_tokens": request.max_new_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+            "stop": request.stop[:_MAX_SERVER_STOPS],
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        scanner = StopScanner(request.stop)
+        stats.finish_reason = "stop"
+        try:
+            with self.client.stream("POST", "/completions", json=body) as response:
+                if response.status_code == 404 and request.adapter:
+                    raise UnknownAdapterError(f"the server does not serve model/adapter {request.adapter!r}")
+                if response.status_code >= 400:
+                    response.read()
+                    raise GeneratorError(f"generation server answered {response.status_code}: {response.text[:300]}")
+                for line in response.iter_lines():
+                    if cancel.is_set():
+                        stats.finish_reason = "cancelled"
+                        return  # leaving the `with` closes the connection: the server stops generating
+                    event = _parse(line)
+                    if event is None:
+                        continue
+                    if event == "[DONE]":
+                        break
+                    choice = (event.get("choices") or [{}])[0]
+                    piece = scanner.feed(choice.get("text") or "")
+                    stats.completion_tokens += 1 if choice.get("text") else 0
+                    if piece:
+                        yield piece
+                    if scanner.stopped:
+                        return
+                    if choice.get("finish_reason"):
+                        stats.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
+                    usage = event.get("usage") or {}
+                    stats.prompt_tokens = usage.get("prompt_tokens", stats.prompt_tokens)
+                    stats.completion_tokens = usage.get("completion_tokens", stats.completion_tokens)
+        except httpx.TimeoutException as exc:
+            raise GeneratorError(f"generation server timed out after {self.settings.request_timeout_s:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise GeneratorError(f"cannot reach the generation server at {self.client.base_url}: {exc}") from exc
+        tail = scanner.flush()
+        if tail:
+            yield tail
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, path: str) -> dict[str, Any]:
+        try:
+            response = self.client.get(path)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise GeneratorError(f"generation server {self.client.base_url}{path}: {exc}") from exc
+
+
+def _parse(line: str) -> dict[str, Any] | str | None:
+    """One server-sent-events line → its JSON payload, "[DONE]", or None for comments/blank lines."""
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return payload
+    try:
+        return json.loads(payload)
+    except json.JSONDecodeError:
+        return None
