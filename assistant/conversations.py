@@ -119,7 +119,12 @@ class ConversationService:
 
     # --- documents ---------------------------------------------------------------------------
     def documents(self, principal: Principal, collection: str | None) -> list[dict[str, Any]]:
-        names = self._collections(principal, [collection] if collection else None)
+        try:
+            names = self._collections(principal, [collection] if collection else None)
+        except AuthError as exc:
+            if exc.code != "unknown_collection":
+                raise
+            return []  # a permitted collection with no documents (yet, or any more) lists as empty
         rows = [d for name in names for d in self.store.docstore.list_documents(name)]
         return [
             {"id": d.id, "collection": d.collection, "name": d.name, "sha256": d.sha256, "size_bytes": d.size_bytes,

@@ -50,3 +50,34 @@ def parse_sse(text: str) -> list[tuple[str | None, str]]:
 
 def json_events(text: str) -> list[tuple[str | None, dict]]:
     return [(e, json.loads(d)) for e, d in parse_sse(text) if d != "[DONE]"]
+
+
+class LiveServer:
+    """The app under uvicorn on a free loopback port, in a thread: for real clients and disconnects."""
+
+    def __init__(self, app):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

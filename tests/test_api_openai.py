@@ -1,0 +1,89 @@
+"""The OpenAI-compatible endpoint with the official `openai` client, and disconnects, on a live server."""
+
+import time
+
+import httpx
+import openai
+import pytest
+
+from assistant.app import create_app
+from tests.api_helpers import LiveServer, build_home, settings_for
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    home = build_home(tmp_path_factory.mktemp("oai"))
+    adapter = tmp_path_factory.mktemp("adapter")
+    settings = settings_for(home, generator={"fake_delay_s": 0.01, "adapters": {"hr-v1": str(adapter)}})
+    app = create_app(settings, background_load=False)
+    with LiveServer(app) as server:
+        _, key = app.state.services.db.keys.create("sdk", "chat", all_collections=True)
+        yield app, server.url, key
+
+
+def client(live):
+    _, url, key = live
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+def test_non_streaming_completion_with_usage_and_citations(live):
+    response = client(live).chat.completions.create(
+        model="ragtune", messages=[{"role": "system", "content": "be nice"},
+                                   {"role": "user", "content": "What is the hotel rate cap in Berlin?"}],
+    )
+    choice = response.choices[0]
+    assert choice.message.role == "assistant" and "180 EUR" in choice.message.content
+    assert choice.finish_reason == "stop" and response.usage.completion_tokens > 0
+    citations = response.model_extra["citations"]
+    assert citations[0]["document"] == "travel.md" and citations[0]["page"] is None
+
+
+def test_streaming_completion_and_adapter_by_model_name(live):
+    stream = client(live).chat.completions.create(
+        model="hr-v1", stream=True, messages=[{"role": "user", "content": "hotel rate cap Berlin"}]
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("(hr-v1)") and chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["citations"][0]["document"] == "travel.md"
+    models = [m.id for m in client(live).models.list()]
+    assert models == ["fake", "hr-v1"]
+
+
+def test_history_from_messages_and_error_mapping(live):
+    c = client(live)
+    follow = c.chat.completions.create(model="ragtune", messages=[
+        {"role": "user", "content": "How much does the Basic plan cost?"},
+        {"role": "assistant", "content": "10 EUR [1]."},
+        {"role": "user", "content": "and for the Plus plan?"}])
+    assert follow.model_extra["citations"][0]["document"] == "plans.md"
+    with pytest.raises(openai.NotFoundError):
+        c.chat.completions.create(model="no-such", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="ragtune", messages=[{"role": "assistant", "content": "hi"}])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=c.base_url, api_key="rt_wrong", max_retries=0).models.list()
+
+
+def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live):
+    app, url, key = live
+    svc = app.state.services
+    long_question = "hotel rate cap Berlin"
+    svc.chat.generator.delay_s = 0.2  # the fake's one-sentence answer now takes seconds: time to hang up midway
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http:
+            with http.stream("POST", "/v1/chat", json={"message": long_question, "stream": True}) as response:
+                lines = response.iter_lines()
+                assert next(lines).startswith("event: token")
+            # leaving the block closes the connection mid-answer
+        deadline = time.monotonic() + 10
+        while svc.queue.depth and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert svc.queue.depth == 0
+        conversations = svc.db.conversations.list(svc.db.keys.list()[0].id) or []
+        messages = [m for c in conversations for m in svc.db.conversations.history(c.id, c.key_id) or []]
+        # Only a stream closed before its final event stores the partial answer as "cancelled".
+        cancelled = [m for m in messages if m.finish_reason == "cancelled"]
+        assert cancelled and 0 < len(cancelled[-1].content.split()) < 12
+    finally:
+        svc.chat.generator.delay_s = 0.01
