@@ -33,7 +33,8 @@ err = Console(stderr=True)
 app = typer.Typer(
     name="ragtune",
     help="A domain assistant that learns your documents: hybrid retrieval over FAISS + BM25, offline on a CPU.\n\n"
-    "Start with `ragtune ingest DOCS/` then `ragtune search \"your question\"`. All state lives under one home "
+    "Start with `ragtune ingest DOCS/`, then `ragtune search \"your question\"` or `ragtune chat`; `ragtune serve` "
+    "runs the HTTP API (create a key first: `ragtune keys create`). All state lives under one home "
     "directory (--home or RAGTUNE_HOME, default ./.ragtune).",
     no_args_is_help=True,
     add_completion=False,
@@ -233,6 +234,39 @@ def keys_revoke(
     if as_json:
         print(json.dumps(record.to_dict(), indent=2))
     err.print(f"revoked key {record.id} ('{record.name}', {record.prefix}…) at {record.revoked_at:%Y-%m-%d %H:%M} UTC")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default: server.host, loopback)."),
+    port: Optional[int] = typer.Option(None, "--port", help="TCP port (default: server.port, 8000)."),
+) -> None:
+    """Run the HTTP API: chat (JSON/SSE), OpenAI-compatible endpoint, search, documents, metrics.
+
+    Every route but /healthz and /readyz needs an API key: create one with
+    `ragtune keys create --name web --scopes chat`. OpenAPI docs at /schema.
+    """
+    import uvicorn
+
+    from assistant.app import create_app
+
+    settings: Settings = ctx.obj
+    host, port = host or settings.server.host, port or settings.server.port
+    err.print(f"ragtune API on http://{host}:{port}  (docs: /schema; keys: `ragtune keys create --name NAME --scopes chat`)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    collection: Optional[list[str]] = typer.Option(None, "--collection", "-c", help="Search only this collection (repeatable)."),
+    adapter: Optional[str] = typer.Option(None, "--adapter", help="LoRA adapter to answer with (default: the base model)."),
+) -> None:
+    """Chat with the assistant in this terminal: streamed answers with their citations (no server needed)."""
+    from assistant import terminal_chat
+
+    terminal_chat.run(ctx.obj, collection or None, adapter, err)
 
 
 def _read_questions(path: Path) -> list[str]:

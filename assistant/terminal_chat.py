@@ -1,0 +1,50 @@
+"""`ragtune chat`: the assistant in a terminal, in-process (no server), streaming with citations."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+
+from assistant import assembly, prompt
+from assistant.answer import FinalEvent, TokenEvent
+from assistant.chat_service import ChatRequest, ChatService
+from assistant.inference_queue import InferenceQueue
+from assistant.settings import Settings
+
+
+def citation_line(citation) -> str:
+    where = f", page {citation.page}" if citation.page is not None else ""
+    heading = f" — {citation.heading}" if citation.heading else ""
+    return f"[{citation.number}] {citation.document}{where}{heading}"
+
+
+def run(settings: Settings, collections: list[str] | None, adapter: str | None, console: Console) -> None:
+    console.print("[dim]loading the model and index…[/dim]")
+    generator = assembly.generator(settings)
+    retriever = assembly.retriever(settings)
+    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator)
+    console.print(f"[dim]{generator.name}{' + ' + adapter if adapter else ''} ready. Empty line or Ctrl-D quits.[/dim]")
+    history: list[prompt.Turn] = []
+    while True:
+        try:
+            question = console.input("[bold cyan]you>[/bold cyan] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        answer = asyncio.run(_ask(service, ChatRequest(question, list(history), collections, adapter=adapter), console))
+        for citation in answer.citations or answer.sources[:3]:
+            console.print(f"  [dim]{citation_line(citation)}[/dim]")
+        history += [prompt.Turn("user", question), prompt.Turn("assistant", answer.text)]
+
+
+async def _ask(service: ChatService, request: ChatRequest, console: Console):
+    console.print("[bold green]assistant>[/bold green] ", end="")
+    async for event in service.stream(request):
+        if isinstance(event, TokenEvent):
+            console.print(event.text, end="", markup=False, highlight=False)
+        elif isinstance(event, FinalEvent):
+            console.print()
+            return event.answer
+    raise RuntimeError("no answer")
