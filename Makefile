@@ -16,6 +16,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
+	@bash scripts/setup_test_server.sh
 	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: setup
