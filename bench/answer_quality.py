@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rq_args = retrieval_quality.parse_args(["--no-baseline"] + (["--home", str(args.home)] if args.home else []))
     settings = retrieval_quality.build_settings(rq_args)
+    # One converted Gemma checkpoint for every bench (the conversion takes a minute or two).
+    generator = settings.generator.model_copy(update={"cache_dir": common.CACHE_ROOT / "models"})
+    settings = settings.model_copy(update={"generator": generator})
     retrieval_quality.ingest(settings)  # a no-op when the index is current
     answerable = first(common.load_golden(), args.limit)
     unanswerable = first(common.load_golden(UNANSWERABLE), args.unanswerable_limit)

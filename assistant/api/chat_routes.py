@@ -31,6 +31,14 @@ async def first_event(events: AsyncIterator[Any]) -> Any:
         raise ApiError("no_answer", "the answer stream ended without an answer", 502) from None
 
 
+async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
+    """The final event of a stream whose first event was already taken (JSON answers)."""
+    final = first
+    async for final in events:
+        pass
+    return final
+
+
 @post(
     "/v1/chat",
     operation_id="chat",
@@ -47,9 +55,7 @@ async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
     events = svc.conversations.stream(principal, turn)
     first = await first_event(events)
     if not data.stream:
-        final = first
-        async for final in events:
-            pass
+        final = await last_event(first, events)
         svc.metrics.observe_answer(final.answer)
         return final_payload(turn.conversation_id, final)
     return EventStream(sse(first, events, turn.conversation_id, svc))

@@ -20,7 +20,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from assistant import prompt
 from assistant.answer import ChatAnswer, TokenEvent
-from assistant.api.chat_routes import first_event
+from assistant.api.chat_routes import first_event, last_event
 from assistant.api.schemas import ChatCompletionBody
 from assistant.api.services import Services
 from assistant.auth import Principal, authorize
@@ -69,10 +69,7 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
     ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), data.model or svc.chat.generator.name
     if data.stream:
         return EventStream(_chunks(first, events, ident, created, model, svc))
-    final = first
-    async for final in events:
-        pass
-    answer = final.answer
+    answer = (await last_event(first, events)).answer
     svc.metrics.observe_answer(answer)
     return {
         "id": ident, "object": "chat.completion", "created": created, "model": model,

@@ -20,6 +20,12 @@ class UnknownAdapterError(GeneratorError):
     pass
 
 
+def require_adapter(name: str | None, resident: list[str]) -> None:
+    """None is the base model; any other name must be resident."""
+    if name is not None and name not in resident:
+        raise UnknownAdapterError(f"unknown adapter {name!r}; loaded: {', '.join(resident) or 'none'}")
+
+
 @dataclass
 class GenerationRequest:
     prompt: str  # fully rendered by assistant.prompt; backends add nothing (no chat template)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant import prompt
-from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, UnknownAdapterError
+from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.stops import StopScanner
 
 _FIRST_DOC = re.compile(r"^\[1\] [^\n]*\n(.+?)(?:\n\n|\n\[2\] |\Z)", re.MULTILINE | re.DOTALL)
@@ -55,8 +55,7 @@ class FakeGenerator:
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats | None = None
     ) -> Iterator[str]:
-        if request.adapter is not None and request.adapter not in self._adapters:
-            raise UnknownAdapterError(f"unknown adapter {request.adapter!r}; loaded: {', '.join(self.adapters()) or 'none'}")
+        require_adapter(request.adapter, self.adapters())
         stats = stats if stats is not None else GenerationStats()
         stats.prompt_tokens = self.count_tokens(request.prompt)
         scanner = StopScanner(request.stop)

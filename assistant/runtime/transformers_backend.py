@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, UnknownAdapterError
+from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.checkpoint import resolve_model_dir
 from assistant.runtime.stops import StopScanner
 from assistant.settings import GeneratorSettings
@@ -68,8 +68,7 @@ class TransformersGenerator:
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats | None = None
     ) -> Iterator[str]:
-        if request.adapter is not None and request.adapter not in self._adapters:
-            raise UnknownAdapterError(f"unknown adapter {request.adapter!r}; loaded: {', '.join(self.adapters()) or 'none'}")
+        require_adapter(request.adapter, self.adapters())
         stats = stats if stats is not None else GenerationStats()
         with self._lock, self.torch.inference_mode(), self._adapter(request.adapter):
             yield from self._decode(request, cancel, stats)
@@ -106,7 +105,9 @@ class TransformersGenerator:
             if cancel.is_set():
                 stats.finish_reason = "cancelled"
                 return
-            out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
+            # logits_to_keep=1: only the last position's logits (a 262k vocabulary × every prompt
+            # position would cost seconds and hundreds of MB at prefill).
+            out = self.model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
             past, logits = out.past_key_values, out.logits[0, -1].float()
             token = self._pick(logits, request.temperature, sampler)
             if token in self.eos_ids:
