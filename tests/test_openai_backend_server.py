@@ -1,10 +1,12 @@
-"""The openai backend against a real OpenAI-compatible server on loopback: llama-cpp-python's,
-serving the same Gemma 3 270M GGUF the embedded backend converts.
+"""The openai backend: first against a scripted transport (request shape, SSE parsing, errors), then
+against a real OpenAI-compatible server on loopback: llama-cpp-python's, serving the same Gemma 3
+270M GGUF the embedded backend converts.
 
-llama-cpp-python builds from source (about 10 minutes on 2 cores); `scripts/setup.sh --test` tries
-to install it and the test skips, saying so, where that build was not possible.
+llama-cpp-python builds from source (about 10 minutes on 2 cores); `scripts/setup_test_server.sh`
+tries to install it and the server tests skip, saying so, where that build was not possible.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -15,14 +17,98 @@ import time
 import httpx
 import pytest
 
-from assistant.runtime.base import GenerationRequest, GenerationStats, UnknownAdapterError
+from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, UnknownAdapterError
 from assistant.runtime.openai_backend import OpenAIGenerator
 from assistant.settings import GeneratorSettings
 
-pytestmark = pytest.mark.integration
 PROMPT = "Question: What is the capital of France?\nAnswer:"
 
 
+def run(generator, prompt=PROMPT, **kw):
+    stats = GenerationStats()
+    request = GenerationRequest(prompt, kw.pop("max_new_tokens", 8), kw.pop("stop", []), **kw)
+    return "".join(generator.stream(request, threading.Event(), stats)), stats
+
+
+# --- a scripted server ---------------------------------------------------------------------------
+def sse(*texts, usage=None):
+    events = [{"choices": [{"text": t, "finish_reason": None}]} for t in texts]
+    events.append({"choices": [{"text": "", "finish_reason": "length"}]})
+    if usage:
+        events.append({"choices": [], "usage": usage})
+    return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+
+
+def scripted(handler, **settings):
+    client = httpx.Client(base_url="http://llm.test/v1", transport=httpx.MockTransport(handler))
+    return OpenAIGenerator(GeneratorSettings(mode="openai", openai_model="base", **settings), client=client)
+
+
+def test_request_shape_stops_beyond_four_and_usage():
+    seen = []
+
+    def handler(request):
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, text=sse(" Paris", " is", "\nUs", "er: hi", usage={"prompt_tokens": 11,
+                                                                                    "completion_tokens": 4}))
+
+    g = scripted(handler)
+    stops = ["\nQuestion:", "\nDocuments:", "\n\n\n", "###", "\nUser:"]
+    text, stats = run(g, stop=stops, adapter="hr-v2", max_new_tokens=9)
+    assert text == " Paris is" and stats.finish_reason == "stop"  # the fifth stop, split over two events
+    body = seen[0]
+    assert body["model"] == "hr-v2" and body["stop"] == stops[:4] and body["max_tokens"] == 9
+    assert body["stream"] is True and body["temperature"] == 0.0 and body["prompt"] == PROMPT
+    text, stats = run(g)
+    assert text == " Paris is\nUser: hi" and stats.finish_reason == "length"
+    assert (stats.prompt_tokens, stats.completion_tokens) == (11, 4) and "stop" not in seen[1]
+
+
+def test_errors_are_generator_errors_with_a_reason():
+    def handler(request):
+        if request.url.path.endswith("/completions"):
+            model = json.loads(request.content)["model"]
+            if model == "slow":
+                raise httpx.ReadTimeout("slow", request=request)
+            return httpx.Response(404, json={"error": f"model {model} not found"})
+        raise httpx.ConnectError("refused", request=request)
+
+    g = scripted(handler, request_timeout_s=3)
+    with pytest.raises(UnknownAdapterError):
+        run(g, adapter="missing")
+    with pytest.raises(GeneratorError, match="timed out after 3 s"):
+        run(g, adapter="slow")
+    with pytest.raises(GeneratorError, match="answered 404"):
+        run(g)
+    assert g.adapters() == []  # the server is unreachable for /models: no adapters, no exception
+    assert g.count_tokens("x" * 8) == 2 and g._tokenize_route is None  # estimated; asked again next time
+
+
+def test_token_counts_use_the_server_tokenizer_without_its_bos():
+    calls = []
+
+    def handler(request):
+        calls.append(request.url.path)
+        if request.url.path == "/extras/tokenize/count":  # llama-cpp-python: always adds a BOS
+            return httpx.Response(200, json={"count": 1 + len(json.loads(request.content)["input"].split())})
+        return httpx.Response(404)
+
+    g = scripted(handler)
+    assert g.count_tokens("one two three") == 3 and g.count_tokens("four") == 1
+    assert calls == ["/tokenize", "/extras/tokenize/count", "/extras/tokenize/count", "/extras/tokenize/count"]
+
+    g = scripted(lambda request: httpx.Response(404))
+    assert g.count_tokens("x" * 40) == 10 and g._tokenize_route == ""  # no route: about 4 characters a token
+
+
+def test_api_key_comes_from_the_named_environment_variable(monkeypatch):
+    monkeypatch.setenv("MY_LLM_KEY", "sk-test")
+    g = OpenAIGenerator(GeneratorSettings(mode="openai", openai_api_key_env="MY_LLM_KEY"))
+    assert g.client.headers["Authorization"] == "Bearer sk-test"
+    g.close()
+
+
+# --- a real server -------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,18 +153,15 @@ def generator(server):
     g.close()
 
 
-def run(generator, **kw):
-    stats = GenerationStats()
-    request = GenerationRequest(PROMPT, kw.pop("max_new_tokens", 8), kw.pop("stop", []), **kw)
-    return "".join(generator.stream(request, threading.Event(), stats)), stats
-
-
+@pytest.mark.integration
 def test_streams_a_deterministic_capped_completion(generator):
     text, stats = run(generator, max_new_tokens=6)
     assert text.strip() and run(generator, max_new_tokens=6)[0] == text
     assert stats.finish_reason in {"length", "stop"} and 0 < stats.completion_tokens <= 6
+    assert stats.prompt_tokens == generator.count_tokens(PROMPT) + 1  # + BOS
 
 
+@pytest.mark.integration
 def test_stop_sequences_and_token_counts_come_from_the_server(generator):
     full, _ = run(generator, max_new_tokens=12)
     words = full.split()
@@ -86,10 +169,11 @@ def test_stop_sequences_and_token_counts_come_from_the_server(generator):
     stop = words[1]
     text, stats = run(generator, max_new_tokens=12, stop=[stop])
     assert stop not in text and full.startswith(text) and stats.finish_reason == "stop"
-    assert generator.count_tokens("Paris is the capital of France.") in range(5, 12)
-    assert generator._tokenize_route and generator._tokenize_route != "none"
+    assert generator.count_tokens("Paris is the capital of France.") in range(5, 11)
+    assert generator._tokenize_route and generator._special_overhead == 1  # Gemma's BOS, subtracted
 
 
+@pytest.mark.integration
 def test_cancel_closes_the_stream(generator):
     cancel, stats = threading.Event(), GenerationStats()
     stream = generator.stream(GenerationRequest(PROMPT, 200, []), cancel, stats)
@@ -98,6 +182,7 @@ def test_cancel_closes_the_stream(generator):
     assert len(list(stream)) <= 1 and stats.finish_reason == "cancelled"
 
 
+@pytest.mark.integration
 def test_unknown_model_name_is_an_adapter_error_and_models_are_listed(generator):
     assert "gemma-270m" not in generator.adapters()  # the base model is not an adapter
     try:

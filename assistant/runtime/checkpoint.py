@@ -75,9 +75,13 @@ def _convert(gguf: Path, target: Path) -> None:
         raise GeneratorError(f"converting {gguf.name}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
     model.tie_weights()
     model.generation_config = quantized.generation_config
+    # We hold the conversion lock, so any staging dir left here is a crashed conversion's: remove it.
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    if target.exists():  # a directory without config.json (copied by hand, half deleted): not ours to trust
+        shutil.rmtree(target)
     os.replace(staging, target)  # a crash mid-save leaves only the staging dir, never a half checkpoint
     log.warning("converted checkpoint ready: %s", target)

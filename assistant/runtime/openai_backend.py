@@ -3,6 +3,10 @@
 We call `/v1/completions` with the raw prompt, not `/v1/chat/completions`: our prompt format is the
 template (the base model has none), so the server must not wrap it in another. With vLLM's
 multi-LoRA serving an adapter is just another model name, so `adapter` maps to `model`.
+
+Cancellation: the event is checked as each streamed event arrives (servers send one per token);
+leaving the `with` closes the connection, which the server takes as a disconnect and stops. While
+the server is still reading a long prompt nothing arrives, so a cancel then lands at the first token.
 """
 
 from __future__ import annotations
@@ -32,34 +36,50 @@ class OpenAIGenerator:
             headers={"Authorization": f"Bearer {key}"} if key else {},
             timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
         )
-        self._tokenize_route: str | None = None  # discovered on first use
+        self._tokenize_route: str | None = None  # discovered on first use; "" = the server has none
+        self._special_overhead = 0  # tokens the server's tokenizer adds to any text (BOS)
 
     # --- protocol -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         """The server's own count where it has a tokenize route; else about 4 characters a token.
 
         Routes differ: llama.cpp's server and vLLM answer POST /tokenize, llama-cpp-python's
-        POST /extras/tokenize/count. The first that works is remembered.
+        POST /extras/tokenize/count. The first that works is remembered, with what it counts for
+        an empty text (a BOS some servers add), which is subtracted: the protocol counts no special
+        tokens. A server that answered but has no such route is not asked again; one that could not
+        be reached is (it may be starting up).
         """
-        root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
-        candidates = {
-            f"{root}/tokenize": lambda t: {"content": t, "prompt": t, "model": self.settings.openai_model},
-            f"{root}/extras/tokenize/count": lambda t: {"input": t},
-        }
-        routes = [self._tokenize_route] if self._tokenize_route else list(candidates)
-        for url in routes:
-            if url == "none":
-                break
+        if self._tokenize_route is None:
+            self._tokenize_route = self._discover_tokenize_route()
+        if self._tokenize_route:
             try:
-                response = self.client.post(url, json=candidates[url](text))
-            except httpx.HTTPError:
-                continue
-            if response.status_code == 200:
-                data = response.json()
-                self._tokenize_route = url
-                return int(data["count"]) if "count" in data else len(data.get("tokens", []))
-        self._tokenize_route = "none"
-        return max(1, len(text) // 4)
+                return max(0, self._server_count(self._tokenize_route, text) - self._special_overhead)
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+        return max(1, len(text) // 4) if text else 0
+
+    def _discover_tokenize_route(self) -> str | None:
+        root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
+        reached = False
+        for url in (f"{root}/tokenize", f"{root}/extras/tokenize/count"):
+            try:
+                self._special_overhead = self._server_count(url, "")
+                return url
+            except httpx.TransportError:
+                continue  # not reachable (yet)
+            except (httpx.HTTPError, ValueError, KeyError):
+                reached = True  # it answered, but not with a token count
+        return "" if reached else None  # "" = this server has none; None = ask again next time
+
+    def _server_count(self, url: str, text: str) -> int:
+        # One body for all: llama.cpp reads `content`, vLLM `prompt` (+ model), llama-cpp-python `input`;
+        # each ignores the others' fields.
+        body = {"content": text, "prompt": text, "input": text, "model": self.settings.openai_model,
+                "add_special_tokens": False}
+        response = self.client.post(url, json=body)
+        response.raise_for_status()
+        data = response.json()
+        return int(data["count"]) if "count" in data else len(data["tokens"])
 
     def adapters(self) -> list[str]:
         try:
@@ -83,8 +103,10 @@ class OpenAIGenerator:
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
             "stream": True,
-            "stop": request.stop[:_MAX_SERVER_STOPS],
+            "stream_options": {"include_usage": True},  # token counts in the last event, where supported
         }
+        if request.stop:
+            body["stop"] = request.stop[:_MAX_SERVER_STOPS]
         if request.seed is not None:
             body["seed"] = request.seed
         scanner = StopScanner(request.stop)
@@ -111,7 +133,8 @@ class OpenAIGenerator:
                     if piece:
                         yield piece
                     if scanner.stopped:
-                        return
+                        stats.finish_reason = "stop"
+                        break  # one of our stops beyond the server's four: closing the stream ends it
                     if choice.get("finish_reason"):
                         stats.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
                     usage = event.get("usage") or {}
@@ -124,6 +147,8 @@ class OpenAIGenerator:
         tail = scanner.flush()
         if tail:
             yield tail
+        if not stats.prompt_tokens:  # the server sent no usage: ask its tokenizer (or estimate)
+            stats.prompt_tokens = self.count_tokens(request.prompt) + self._special_overhead
 
     def close(self) -> None:
         self.client.close()

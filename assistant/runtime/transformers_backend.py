@@ -3,14 +3,20 @@
 Decoding is our own loop over the KV cache rather than `model.generate` + a streamer thread: it
 yields each token on the calling thread (already a worker thread of the inference queue), checks
 the cancel event between tokens and stops at a stop sequence without an extra thread per request.
+Because the loop itself decides when to stop, no StoppingCriteria is needed: a stop sequence or a
+set cancel event ends it before the next forward pass (cancel costs at most the token in flight).
+
 Adapters are switched per request with peft's `set_adapter` / `disable_adapter`, which mutate the
-shared model, so one lock serialises generations (on CPU one at a time is also fastest).
+shared model: two threads generating at once would each run with the other's adapter. So one lock
+serialises generations and adapter loads (on a CPU one generation at a time is also fastest; the
+inference queue decides how many wait). The lock is held while the caller consumes the stream.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -77,9 +83,8 @@ class TransformersGenerator:
         self.model = None
 
     # --- decoding -----------------------------------------------------------------------------
-    def _adapter(self, name: str | None):
-        from contextlib import nullcontext
-
+    def _adapter(self, name: str | None) -> AbstractContextManager:
+        """Select `name` (None = the base model) for the duration of one generation; caller holds the lock."""
         from peft import PeftModel
 
         if not isinstance(self.model, PeftModel):
@@ -97,7 +102,7 @@ class TransformersGenerator:
         if room <= 0:
             raise GeneratorError(f"the prompt ({stats.prompt_tokens} tokens) fills the {self.context_window}-token window")
         budget = min(request.max_new_tokens, room)
-        sampler = torch.Generator().manual_seed(request.seed) if request.seed is not None else None
+        sampler = torch.Generator(device=ids.device).manual_seed(request.seed) if request.seed is not None else None
         scanner, generated, emitted, past = StopScanner(request.stop), [], "", None
         stats.finish_reason = "length"
         step_input = ids
@@ -115,6 +120,7 @@ class TransformersGenerator:
                 break
             generated.append(token)
             stats.completion_tokens = len(generated)
+            step_input = torch.tensor([[token]], device=ids.device)  # the next forward sees only the new token
             # Decode the whole completion each step: a character may span several tokens.
             text = self.tokenizer.decode(generated, skip_special_tokens=True)
             if text.endswith("\ufffd"):
@@ -126,8 +132,11 @@ class TransformersGenerator:
             if scanner.stopped:
                 stats.finish_reason = "stop"
                 return
-            step_input = torch.tensor([[token]], device=ids.device)
-        tail = scanner.flush()
+        # Whatever was held back (a possible stop prefix, or a character still incomplete) is final now.
+        rest = self.tokenizer.decode(generated, skip_special_tokens=True)[len(emitted) :] if generated else ""
+        tail = scanner.feed(rest) + scanner.flush()
+        if scanner.stopped:
+            stats.finish_reason = "stop"
         if tail:
             yield tail
 

