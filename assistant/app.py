@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -18,7 +18,8 @@ from assistant import assembly
 from assistant.api import chat_routes, conversation_routes, document_routes, health_routes, openai_routes
 from assistant.api.errors import HANDLERS
 from assistant.api.metrics import Metrics
-from assistant.api.services import Services, principal, services
+from assistant.api.services import Services, principal
+from assistant.api.services import services as services_of
 from assistant.chat_service import ChatService
 from assistant.conversations import ConversationService
 from assistant.inference_queue import InferenceQueue
@@ -33,7 +34,7 @@ ROUTES = [
     health_routes.healthz, health_routes.readyz, health_routes.metrics,
     chat_routes.chat, chat_routes.search,
     openai_routes.chat_completions, openai_routes.models,
-    document_routes.upload, document_routes.list_documents, document_routes.delete_document, document_routes.get_job,
+    document_routes.delete_document, document_routes.get_job,
     conversation_routes.list_conversations, conversation_routes.get_conversation,
     conversation_routes.delete_conversation, conversation_routes.feedback,
 ]
@@ -69,11 +70,26 @@ def load_models(svc: Services) -> None:
         svc.notes = {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def create_app(settings: Settings, background_load: bool = True) -> Litestar:
-    svc = build_services(settings)
+def upload_router(settings: Settings) -> Router:
+    """The upload route under its own body limit, so an oversized upload is refused before it is read.
+
+    upload_max_mb bounds the files; the multipart framing around them gets 64 KiB of slack (the handler
+    checks the files' own total exactly). A router per app, because every app has its own settings.
+    GET /v1/documents (no body) lives here too: one path must be registered in one place.
+    """
+    limit = int(settings.server.upload_max_mb * 1024 * 1024) + 64 * 1024
+    handlers = [document_routes.upload, document_routes.list_documents]
+    return Router(path="/", route_handlers=handlers, request_max_body_size=limit)
+
+
+def create_app(settings: Settings, *, services: Services | None = None, background_load: bool = True) -> Litestar:
+    """The server for `settings`; `services` replaces the assembled ones (tests inject their own)."""
+    svc = services or build_services(settings)
 
     def startup() -> None:
         svc.jobs.start()
+        if svc.ready:
+            return
         if background_load:
             threading.Thread(target=load_models, args=(svc,), name="load-models", daemon=True).start()
         else:
@@ -87,8 +103,8 @@ def create_app(settings: Settings, background_load: bool = True) -> Litestar:
         svc.db.dispose()
 
     app = Litestar(
-        route_handlers=ROUTES,
-        dependencies={"svc": Provide(services, sync_to_thread=False), "principal": Provide(principal)},
+        route_handlers=[*ROUTES, upload_router(settings)],
+        dependencies={"svc": Provide(services_of, sync_to_thread=False), "principal": Provide(principal)},
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -253,7 +253,8 @@ def serve(
 
     settings: Settings = ctx.obj
     host, port = host or settings.server.host, port or settings.server.port
-    err.print(f"ragtune API on http://{host}:{port}  (docs: /schema; keys: `ragtune keys create --name NAME --scopes chat`)")
+    err.print(f"ragtune API on http://{host}:{port}  (docs: /schema; keys: `ragtune keys create --name NAME --scopes chat`)",
+              soft_wrap=True)  # a URL and a command are copied: never wrap them
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
@@ -266,7 +267,7 @@ def chat(
     """Chat with the assistant in this terminal: streamed answers with their citations (no server needed)."""
     from assistant import terminal_chat
 
-    terminal_chat.run(ctx.obj, collection or None, adapter, err)
+    _or_exit(lambda: terminal_chat.run(ctx.obj, collection or None, adapter, err))
 
 
 def _read_questions(path: Path) -> list[str]:

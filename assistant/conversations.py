@@ -63,9 +63,14 @@ class ConversationService:
         return ChatTurn(conversation_id or "", request)
 
     async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True) -> AsyncIterator[Any]:
-        """TokenEvents, then FinalEvent; the answer is stored even when the client leaves mid-stream."""
+        """TokenEvents, then FinalEvent; the answer is stored even when the client leaves mid-stream.
+
+        A stream closed before its final event (client gone) stores the partial text with finish_reason
+        "cancelled"; one whose generation failed stores it as "error" (the exception still propagates).
+        """
         pieces: list[str] = []
         final: ChatAnswer | None = None
+        ending = "cancelled"
         try:
             async for event in self.chat.stream(turn.request):
                 if isinstance(event, TokenEvent):
@@ -77,11 +82,14 @@ class ConversationService:
                         message = self._store_answer(principal, turn, final)
                         event = FinalEvent(final, message.id if message else None)
                     yield event
+        except Exception:
+            ending = "error"
+            raise
         finally:
             if persist and final is None and pieces:
                 partial = "".join(pieces).strip()
                 self.db.conversations.add_message(
-                    turn.conversation_id, principal.key_id, "assistant", partial, finish_reason="cancelled",
+                    turn.conversation_id, principal.key_id, "assistant", partial, finish_reason=ending,
                     model=self.chat.generator.name, adapter=turn.request.adapter, admin=principal.is_admin,
                 )
 

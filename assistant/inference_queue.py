@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
+import anyio
+
 from assistant.runtime.base import GenerationRequest, GenerationStats, Generator
 
 _DONE = object()
@@ -105,10 +107,14 @@ class InferenceQueue:
                     yield item
             finally:
                 cancel.set()
-                try:
-                    await asyncio.shield(worker)
-                except BaseException:  # noqa: BLE001 - its error was already delivered or is moot
-                    pass
+                # Shielded: under a cancelled anyio scope (Litestar's SSE on client disconnect) a plain
+                # `await` is cancelled again at once and the slot would be released while the worker
+                # still runs. The worker stops within a token, so this wait is short.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await asyncio.shield(worker)
+                    except BaseException:  # noqa: BLE001 - its error was already delivered or is moot
+                        pass
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -10,6 +10,7 @@ from assistant import assembly, prompt
 from assistant.answer import FinalEvent, TokenEvent
 from assistant.chat_service import ChatRequest, ChatService
 from assistant.inference_queue import InferenceQueue
+from assistant.runtime.base import GeneratorError
 from assistant.settings import Settings
 
 
@@ -22,9 +23,25 @@ def citation_line(citation) -> str:
 def run(settings: Settings, collections: list[str] | None, adapter: str | None, console: Console) -> None:
     console.print("[dim]loading the model and index…[/dim]")
     generator = assembly.generator(settings)
+    if adapter is not None and adapter not in generator.adapters():
+        generator.close()
+        known = ", ".join(generator.adapters()) or "none configured"
+        raise ValueError(f"unknown adapter {adapter!r} (available: {known})")
     retriever = assembly.retriever(settings)
+    missing = sorted(set(collections or []) - set(retriever.store.docstore.collections()))
+    if missing:
+        generator.close()
+        raise ValueError(f"no documents in collection(s) {', '.join(missing)}: ingest some with `ragtune ingest`")
     service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator)
     console.print(f"[dim]{generator.name}{' + ' + adapter if adapter else ''} ready. Empty line or Ctrl-D quits.[/dim]")
+    try:
+        _session(service, collections, adapter, console)
+    finally:
+        service.queue.close()
+        generator.close()
+
+
+def _session(service: ChatService, collections: list[str] | None, adapter: str | None, console: Console) -> None:
     history: list[prompt.Turn] = []
     while True:
         try:
@@ -33,7 +50,11 @@ def run(settings: Settings, collections: list[str] | None, adapter: str | None, 
             break
         if not question:
             break
-        answer = asyncio.run(_ask(service, ChatRequest(question, list(history), collections, adapter=adapter), console))
+        try:
+            answer = asyncio.run(_ask(service, ChatRequest(question, list(history), collections, adapter=adapter), console))
+        except GeneratorError as exc:  # one failed answer does not end the session
+            console.print(f"\n[red]error:[/red] {exc}")
+            continue
         for citation in answer.citations or answer.sources[:3]:
             console.print(f"  [dim]{citation_line(citation)}[/dim]")
         history += [prompt.Turn("user", question), prompt.Turn("assistant", answer.text)]

@@ -4,6 +4,7 @@ import pytest
 from litestar.testing import TestClient
 
 from assistant.app import create_app
+from assistant.runtime.base import GeneratorError
 from tests.api_helpers import auth, build_home, json_events, parse_sse, settings_for
 
 
@@ -87,6 +88,33 @@ def test_health_ready_metrics_and_schema(client):
     metrics = client.get("/metrics").text
     assert 'ragtune_http_requests_total{method="POST",route="/v1/chat",status="200"}' in metrics
     assert "ragtune_generated_tokens_total" in metrics and "ragtune_generation_queue_depth" in metrics
-    schema = client.get("/schema/openapi.json").json()
+    docs = client.get("/schema", headers={"Authorization": ""})
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    schema = client.get("/schema/openapi.json", headers={"Authorization": ""}).json()
     operations = [op for path in schema["paths"].values() for op in path.values()]
-    assert len(operations) >= 15 and all(op.get("operationId") and op.get("description") for op in operations)
+    assert len(operations) >= 15 and all(op.get("operationId") and op.get("summary") and op.get("description") for op in operations)
+
+
+def test_a_generation_failing_midway_ends_the_stream_with_an_error_event(client, monkeypatch):
+    generator = client.app.state.services.chat.generator
+    real_stream = generator.stream
+
+    def failing(request, cancel, stats=None):
+        pieces = real_stream(request, cancel, stats)
+        yield next(pieces)
+        yield next(pieces)
+        raise GeneratorError("the model ran out of memory")
+
+    monkeypatch.setattr(generator, "stream", failing)
+    response = client.post("/v1/chat", json={"message": "hotel rate cap Berlin", "stream": True})
+    assert response.status_code == 200  # the head was sent before the failure
+    events = json_events(response.text)
+    assert [e for e, _ in events] == ["token", "token", "error"]
+    assert events[-1][1] == {"code": "generation_failed", "message": "the model ran out of memory"}
+    conversation = client.get("/v1/conversations").json()["conversations"][0]
+    messages = client.get(f"/v1/conversations/{conversation['id']}").json()["messages"]
+    assert messages[-1]["role"] == "assistant" and messages[-1]["finish_reason"] == "error"
+    # the same failure before any token is a plain JSON error with a status code
+    monkeypatch.setattr(generator, "stream", lambda *a, **k: (_ for _ in ()).throw(GeneratorError("broken")))
+    failed = client.post("/v1/chat", json={"message": "hotel rate cap Berlin"})
+    assert failed.status_code == 502 and failed.json()["error"]["code"] == "generation_failed"

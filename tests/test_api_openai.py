@@ -65,25 +65,31 @@ def test_history_from_messages_and_error_mapping(live):
         openai.OpenAI(base_url=c.base_url, api_key="rt_wrong", max_retries=0).models.list()
 
 
-def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live):
+def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live, monkeypatch):
     app, url, key = live
     svc = app.state.services
-    long_question = "hotel rate cap Berlin"
-    svc.chat.generator.delay_s = 0.2  # the fake's one-sentence answer now takes seconds: time to hang up midway
-    try:
-        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http:
-            with http.stream("POST", "/v1/chat", json={"message": long_question, "stream": True}) as response:
-                lines = response.iter_lines()
-                assert next(lines).startswith("event: token")
-            # leaving the block closes the connection mid-answer
-        deadline = time.monotonic() + 10
-        while svc.queue.depth and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert svc.queue.depth == 0
-        conversations = svc.db.conversations.list(svc.db.keys.list()[0].id) or []
-        messages = [m for c in conversations for m in svc.db.conversations.history(c.id, c.key_id) or []]
-        # Only a stream closed before its final event stores the partial answer as "cancelled".
-        cancelled = [m for m in messages if m.finish_reason == "cancelled"]
-        assert cancelled and 0 < len(cancelled[-1].content.split()) < 12
-    finally:
-        svc.chat.generator.delay_s = 0.01
+    generator = svc.chat.generator
+    real_stream, runs = generator.stream, []
+
+    def recorded(request, cancel, stats=None):
+        runs.append(stats)  # the backend's own account of how the generation ended
+        yield from real_stream(request, cancel, stats)
+
+    monkeypatch.setattr(generator, "stream", recorded)
+    monkeypatch.setattr(generator, "delay_s", 0.2)  # the one-sentence answer (17 tokens) now takes ~3.4 s
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http:
+        with http.stream("POST", "/v1/chat", json={"message": "hotel rate cap Berlin", "stream": True}) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("event: token")
+            assert next(lines).startswith("data:")
+        hung_up = time.monotonic()  # leaving the block closed the connection mid-answer
+    while svc.queue.depth and time.monotonic() < hung_up + 10:
+        time.sleep(0.02)
+    # The slot is freed once the backend itself has stopped: within a token or two, not the ~3 s left.
+    assert svc.queue.depth == 0 and time.monotonic() - hung_up < 1.5
+    assert runs and runs[-1].finish_reason == "cancelled" and runs[-1].completion_tokens < 10
+    conversations = svc.db.conversations.list(svc.db.keys.list()[0].id) or []
+    messages = [m for c in conversations for m in svc.db.conversations.history(c.id, c.key_id) or []]
+    # Only a stream closed before its final event stores the partial answer as "cancelled".
+    cancelled = [m for m in messages if m.finish_reason == "cancelled"]
+    assert cancelled and 0 < len(cancelled[-1].content.split()) < 10

@@ -120,3 +120,16 @@ def test_oversized_bad_and_invalid_bodies_are_4xx_json(home):
         assert_error(client.get("/v1/nothing-here", headers=h), 404, "not_found")
         assert_error(client.put("/v1/chat", json={}, headers=h), 405, "method_not_allowed")
         assert_error(client.get("/v1/jobs/unknown", headers=h), 404, "job_not_found")
+
+
+def test_cors_allows_only_the_configured_origins(home):
+    app, client = make_client(home, server={"cors_origins": ["https://support.example"]})
+    with client:
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        ok = client.options("/v1/chat", headers={"Origin": "https://support.example", **preflight})
+        assert ok.status_code in (200, 204)
+        assert ok.headers["access-control-allow-origin"] == "https://support.example"
+        other = client.options("/v1/chat", headers={"Origin": "https://evil.example", **preflight})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+        health = client.get("/healthz", headers={"Origin": "https://support.example"})
+        assert health.headers["access-control-allow-origin"] == "https://support.example"

@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, AsyncIterator
 
 import anyio
 from litestar import Response, post
-from assistant.api.event_stream import EventStream
 from litestar.response.sse import ServerSentEventMessage
 
 from assistant.answer import FinalEvent, TokenEvent
+from assistant.api.event_stream import EventStream
 from assistant.api.schemas import ChatBody, SearchBody
 from assistant.api.services import Services
 from assistant.auth import Principal
 from assistant.errors import ApiError
+from assistant.runtime.base import GeneratorError
+
+log = logging.getLogger(__name__)
 
 
 def final_payload(turn_id: str, event: FinalEvent) -> dict[str, Any]:
     answer = event.answer.to_dict()
     answer["usage"] = {"prompt_tokens": answer.pop("prompt_tokens"), "completion_tokens": answer.pop("completion_tokens")}
     return {"conversation_id": turn_id or None, "message_id": event.message_id, "answer": answer}
+
+
+def stream_error(exc: Exception) -> dict[str, str]:
+    """{code, message} for a failure after the response head was sent (reported in-band)."""
+    if isinstance(exc, GeneratorError):
+        return {"code": "generation_failed", "message": str(exc)}
+    if isinstance(getattr(exc, "code", None), str):  # ApiError, AuthError: already client-safe
+        return {"code": exc.code, "message": getattr(exc, "message", str(exc))}  # type: ignore[attr-defined]
+    log.exception("answer stream failed")
+    return {"code": "internal", "message": "an internal error occurred; it has been logged"}
 
 
 async def first_event(events: AsyncIterator[Any]) -> Any:
@@ -74,8 +88,7 @@ async def sse(first: Any, events: AsyncIterator[Any], turn_id: str, svc: Service
     except StopAsyncIteration:
         return
     except Exception as exc:  # noqa: BLE001 - the head is sent; the client learns of it as an event
-        code = getattr(exc, "code", "generation_failed")
-        yield ServerSentEventMessage(data=json.dumps({"code": code, "message": str(exc)}), event="error")
+        yield ServerSentEventMessage(data=json.dumps(stream_error(exc)), event="error")
     finally:
         await events.aclose()  # client gone or done: cancels generation, stores the partial answer
 

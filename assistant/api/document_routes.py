@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, delete, get, post
+import anyio
+from litestar import delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -21,18 +22,14 @@ from assistant.errors import ApiError
     description="Multipart form: one or more `files` and an optional `collection`. Returns 202 with a job id; poll "
     "GET /v1/jobs/{id}. A file with the same name in the same collection replaces the earlier one.",
     status_code=202,
-    request_max_body_size=None,  # checked per upload below against server.upload_max_mb
+    # The body limit (server.upload_max_mb) comes from the per-app router in `assistant.app`.
 )
 async def upload(
-    request: Request,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
     principal: Principal,
     svc: Services,
 ) -> dict[str, Any]:
     limit = int(svc.settings.server.upload_max_mb * 1024 * 1024)
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit:
-        raise ApiError("payload_too_large", f"uploads are limited to {svc.settings.server.upload_max_mb:g} MiB", 413)
     uploads = data.get("files")
     uploads = uploads if isinstance(uploads, list) else [uploads] if uploads is not None else []
     files = []
@@ -45,7 +42,7 @@ async def upload(
     collection = data.get("collection")
     if collection is not None and not isinstance(collection, str):
         raise ApiError("invalid_request", "'collection' must be a string", 400)
-    job = svc.jobs.submit(principal, collection, files)
+    job = await anyio.to_thread.run_sync(lambda: svc.jobs.submit(principal, collection, files))  # writes the files
     return {"job_id": job.id, "status": job.status, "collection": job.collection, "files": job.inputs["files"]}
 
 
@@ -58,8 +55,6 @@ async def list_documents(principal: Principal, svc: Services, collection: str | 
 @delete("/v1/documents/{document_id:int}", operation_id="deleteDocument", summary="Remove a document and its chunks",
         description="Needs the `ingest` scope; the index is rebuilt for its collection.", status_code=204)
 async def delete_document(document_id: int, principal: Principal, svc: Services) -> None:
-    import anyio
-
     await anyio.to_thread.run_sync(lambda: svc.conversations.delete_document(principal, document_id))
 
 

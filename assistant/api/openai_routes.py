@@ -15,12 +15,12 @@ from dataclasses import asdict
 from typing import Any, AsyncIterator
 
 from litestar import get, post
-from assistant.api.event_stream import EventStream
 from litestar.response.sse import ServerSentEventMessage
 
 from assistant import prompt
 from assistant.answer import ChatAnswer, TokenEvent
-from assistant.api.chat_routes import first_event, last_event
+from assistant.api.chat_routes import first_event, last_event, stream_error
+from assistant.api.event_stream import EventStream
 from assistant.api.schemas import ChatCompletionBody
 from assistant.api.services import Services
 from assistant.auth import Principal, authorize
@@ -100,8 +100,7 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
     except StopAsyncIteration:
         yield ServerSentEventMessage(data="[DONE]")
     except Exception as exc:  # noqa: BLE001 - the head is sent; report in-band like OpenAI does
-        yield ServerSentEventMessage(data=json.dumps({"error": {"code": getattr(exc, "code", "generation_failed"),
-                                                               "message": str(exc)}}))
+        yield ServerSentEventMessage(data=json.dumps({"error": stream_error(exc)}))
     finally:
         await events.aclose()
 
