@@ -8,11 +8,16 @@ gets no stop sequences and its EOS set is emptied; raw gets min_new_tokens) and 
 TTFT = call → first text piece (raw: through a TextIteratorStreamer); tokens/s = tokens after the
 first / time after the first, so prefill does not blur the decode rate. Writes
 bench/results/generation_raw.json. The checkpoint is converted once into /tmp/ragtune-bench/models.
+
+On a 2-core machine that other processes also load, OpenMP's default spin-waiting made both sides
+about 4x slower and erratic (two intra-op threads stall at every barrier); `OMP_WAIT_POLICY=PASSIVE`
+in the environment avoids it. The policy and the load average are recorded with the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
@@ -90,6 +95,7 @@ def main() -> int:
         "ours_ttft_s": med("ours", "ttft_s"), "raw_ttft_s": med("raw", "ttft_s"),
         "ours_tokens_per_s": med("ours", "tps"), "raw_tokens_per_s": med("raw", "tps"),
         "tokens_per_s_ratio": med("ours", "tps") / med("raw", "tps"), "samples": len(rows),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"), "load_average_1min": os.getloadavg()[0],
     }
     common.console.print(common.table(
         f"Backend decode loop vs raw model.generate (median of {len(rows)}; {summary['prompt_tokens']}-token prompt, "
