@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import threading
 import time
 
 import _common as common
 import _server
 import httpx
+from generation_raw import raw  # the same raw model.generate timing as that bench
 
 
 def ours(live, question: str, max_new: int) -> dict:
@@ -39,25 +39,6 @@ def ours(live, question: str, max_new: int) -> dict:
     end = time.perf_counter()
     tokens = final["answer"]["usage"]["completion_tokens"]
     return {"ttft_s": first - sent, "tokens": tokens, "tps": (tokens - 1) / (end - first) if tokens > 1 else 0.0}
-
-
-def raw(generator, prompt_text: str, tokens: int) -> dict:
-    from transformers import TextIteratorStreamer
-
-    model, tokenizer = generator.model, generator.tokenizer
-    ids = tokenizer(prompt_text, return_tensors="pt")
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True)
-    kwargs = dict(**ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, streamer=streamer)
-    started = time.perf_counter()
-    worker = threading.Thread(target=model.generate, kwargs=kwargs)
-    worker.start()
-    first = None
-    for piece in streamer:
-        if first is None and piece:
-            first = time.perf_counter()
-    worker.join()
-    end = time.perf_counter()
-    return {"ttft_s": first - started, "tokens": tokens, "tps": (tokens - 1) / (end - first)}
 
 
 def main() -> int:
