@@ -62,7 +62,8 @@ def load_models(svc: Services) -> None:
         store = assembly.index_store(settings)
         retriever = Retriever(store, settings.retrieval)
         generator = assembly.generator(settings)
-        chat = ChatService(retriever, generator, svc.queue, settings.chat, settings.generator)
+        chat = ChatService(retriever, generator, svc.queue, settings.chat, settings.generator,
+                           assembly.default_adapter(settings, generator))
         svc.loaded(chat, ConversationService(chat, retriever, store, svc.db))
         log.warning("ragtune ready: model %s, adapters %s", generator.name, generator.adapters() or "none")
     except Exception as exc:  # noqa: BLE001 - the server stays up and says why it is not ready

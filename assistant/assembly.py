@@ -10,6 +10,8 @@ from assistant.db import Database
 from assistant.runtime.base import Generator
 from assistant.runtime.factory import build_generator
 from assistant.settings import Settings
+from finetune.registry import AdapterRegistry
+from finetune.teacher import Teacher
 from ingestion.embedder import Embedder, build_embedder
 from ingestion.index_store import IndexStore
 from ingestion.pipeline import IngestJob
@@ -42,5 +44,53 @@ def database(settings: Settings, migrate: bool = True) -> Database:
 
 
 def generator(settings: Settings) -> Generator:
-    """The answer-writing model (loads weights for the transformers backend: seconds once converted)."""
-    return build_generator(settings)
+    """The answer-writing model (loads weights for the transformers backend: seconds once converted),
+    with the adapter registry's versions resident: `name@vN` each, and `name` for the promoted one."""
+    built = build_generator(settings)
+    if settings.generator.mode != "openai":  # a remote server serves its own adapters
+        registry = adapter_registry(settings)
+        for name in registry.names():
+            for version in registry.versions(name):
+                built.load_adapter(version.ref, str(version.path))
+                if version.promoted:
+                    built.load_adapter(name, str(version.path))
+    return built
+
+
+def default_adapter(settings: Settings, built: Generator) -> str | None:
+    """The adapter requests get when they name none: the configured name if it is resident."""
+    name = settings.generator.default_adapter
+    return name if name and name in built.adapters() else None
+
+
+def adapter_registry(settings: Settings) -> AdapterRegistry:
+    return AdapterRegistry(settings.adapters_dir)
+
+
+def teacher(settings: Settings, spec: str | None = None, model_name: str | None = None) -> Teacher:
+    """The synthetic-QA teacher. `spec`: None/"base" = the `synth.teacher` section (default: the
+    generator's base model), "fake", "openai:<base_url>" (with `model_name`), or a local model path."""
+    base = (settings.synth.teacher or settings.generator).model_copy(update={"adapters": {}})
+    if spec in (None, "", "base"):
+        chosen = base
+    elif spec == "fake":
+        chosen = base.model_copy(update={"mode": "fake"})
+    elif spec.startswith("openai:"):
+        chosen = base.model_copy(update={"mode": "openai", "openai_base_url": spec[len("openai:"):],
+                                         "openai_model": model_name or base.openai_model})
+    else:
+        chosen = base.model_copy(update={"mode": "transformers", "model": spec})
+    built = build_generator(settings.model_copy(update={"generator": chosen}))
+    ident = {"fake": "fake", "openai": f"openai:{chosen.openai_base_url}@{chosen.openai_model}"}.get(
+        chosen.mode, f"transformers:{chosen.model}")
+    return Teacher(built, ident, seed=settings.synth.seed)
+
+
+def pii_redactor(settings: Settings):
+    """The redaction function applied to training data (identity when `synth.redact_pii` is off)."""
+    if not settings.synth.redact_pii:
+        return lambda text: text
+    from finetune.pii import PiiRedactor
+
+    redactor = PiiRedactor()
+    return lambda text: redactor.redact(text).text

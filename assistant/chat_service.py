@@ -25,7 +25,7 @@ class ChatRequest:
     history: list[prompt.Turn] = field(default_factory=list)  # oldest first
     collections: list[str] | None = None  # None = every collection (the caller applies access control)
     documents: list[str] | None = None
-    adapter: str | None = None
+    adapter: str | None = None  # None = the service's default adapter; "base" = no adapter
     max_new_tokens: int | None = None
 
 
@@ -47,12 +47,20 @@ class ChatService:
         queue: InferenceQueue,
         chat: ChatSettings,
         generation: GeneratorSettings,
+        default_adapter: str | None = None,
     ):
         self.retriever = retriever
         self.generator = generator
         self.queue = queue
         self.chat = chat
         self.generation = generation
+        self.default_adapter = default_adapter  # the registry's promoted adapter, when one is resident
+
+    def adapter_for(self, request: ChatRequest) -> str | None:
+        """The adapter that answers: the named one, none for "base", else the default."""
+        if request.adapter is None:
+            return self.default_adapter
+        return None if request.adapter == "base" else request.adapter
 
     # --- before generation (blocking: embeds the query) ------------------------------------
     def retrieval_query(self, request: ChatRequest) -> str:
@@ -98,7 +106,7 @@ class ChatService:
             prompt=prepared.prompt_text,
             max_new_tokens=self._max_new_tokens(request),
             stop=list(prompt.STOP_SEQUENCES),
-            adapter=request.adapter,
+            adapter=self.adapter_for(request),
             temperature=self.generation.temperature,
         )
         stats = GenerationStats()
@@ -119,7 +127,7 @@ class ChatService:
                 sources=prepared.sources,
                 refused=refused,
                 model=self.generator.name,
-                adapter=request.adapter,
+                adapter=self.adapter_for(request),
                 finish_reason=stats.finish_reason or "stop",
                 prompt_tokens=stats.prompt_tokens,
                 completion_tokens=stats.completion_tokens,
@@ -156,7 +164,7 @@ class ChatService:
         elapsed = round((time.monotonic() - started) * 1000, 1)
         return ChatAnswer(
             text=prompt.REFUSAL, citations=[], sources=[], refused=True, model=self.generator.name,
-            adapter=request.adapter, finish_reason="no_context",
+            adapter=self.adapter_for(request), finish_reason="no_context",
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), "first_token": elapsed, "total": elapsed},
             retrieval_query=prepared.retrieval_query,
         )

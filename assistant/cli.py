@@ -34,7 +34,8 @@ app = typer.Typer(
     name="ragtune",
     help="A domain assistant that learns your documents: hybrid retrieval over FAISS + BM25, offline on a CPU.\n\n"
     "Start with `ragtune ingest DOCS/`, then `ragtune search \"your question\"` or `ragtune chat`; `ragtune serve` "
-    "runs the HTTP API (create a key first: `ragtune keys create`). All state lives under one home "
+    "runs the HTTP API (create a key first: `ragtune keys create`). Teach the model the documents with "
+    "`ragtune synth` then `ragtune finetune --data DATASET`; `ragtune adapters` manages the versions. All state lives under one home "
     "directory (--home or RAGTUNE_HOME, default ./.ragtune).",
     no_args_is_help=True,
     add_completion=False,
@@ -294,6 +295,11 @@ def _or_exit(action):
     except (SettingsError, EmbedderError, IndexStoreError, ValueError, FileNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+from assistant.cli_finetune import register as _register_finetune  # noqa: E402
+
+_register_finetune(app, err, _or_exit)
 
 
 def main() -> None:

@@ -124,6 +124,11 @@ class GeneratorSettings(_Section):
         default_factory=dict,
         description="Extra LoRA adapters to keep resident: name -> adapter directory (the registry adds its own).",
     )
+    default_adapter: str = Field(
+        "assistant",
+        description="Registry adapter served when a request names none: its promoted version is used if it has "
+        "one, else the base model. Empty = always the base model unless a request names an adapter.",
+    )
     context_window_tokens: int = Field(
         2048, ge=256, description="Prompt + answer budget, in generator tokens (Gemma 3 270M supports 32k; "
         "CPU latency grows with it)."
@@ -178,6 +183,55 @@ class ServerSettings(_Section):
     )
 
 
+class SynthSettings(_Section):
+    teacher: GeneratorSettings | None = Field(
+        None,
+        description="The model that writes synthetic questions; empty = the `generator` section (the embedded "
+        "base model). Any generator works: another local model, or `mode: openai` for a larger served model.",
+    )
+    teacher_answers: bool = Field(
+        False,
+        description="Use the teacher's own short answers when they pass the groundedness filter (for strong "
+        "teachers); otherwise every answer is the quoted chunk sentence.",
+    )
+    facts_per_chunk: int = Field(2, ge=1, le=10, description="Sentences of each chunk a question is asked about.")
+    max_chunks: int = Field(0, ge=0, description="Chunks sampled for generation; 0 = all of the collection.")
+    fact_min_words: int = Field(6, ge=1, description="Shortest sentence worth a question, in words.")
+    fact_max_words: int = Field(60, ge=2, description="Longest sentence used as an answer, in words.")
+    question_min_words: int = Field(4, ge=1, description="Shortest question kept, in words.")
+    question_max_words: int = Field(30, ge=2, description="Longest question kept, in words.")
+    copy_max_overlap: float = Field(
+        0.7, ge=0, le=1, description="A question sharing a longer word run with its chunk (share of its words) is a copy."
+    )
+    min_answer_recall: float = Field(
+        0.8, ge=0, le=1, description="Groundedness: share of the answer's words that must occur in the chunk."
+    )
+    min_relevance: float = Field(
+        0.30, ge=-1, le=1, description="Cosine similarity (embedder) between question and quoted fact below which "
+        "the fact is taken not to answer the question."
+    )
+    duplicate_similarity: float = Field(
+        0.92, ge=0, le=1, description="Questions at least this similar (cosine) to a kept one are near-duplicates."
+    )
+    golden_similarity: float = Field(
+        0.90, ge=0, le=1, description="Questions at least this similar to a golden-set question are dropped (leak)."
+    )
+    round_trip_k: int = Field(5, ge=1, description="The question must retrieve its own chunk within this many hits.")
+    distractors: int = Field(3, ge=0, le=10, description="Hard-negative chunks per RAFT example.")
+    oracle_drop_fraction: float = Field(
+        0.2, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
+    )
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation, by document.")
+    redact_pii: bool = Field(True, description="Redact PII from every text written to the dataset.")
+    exclude_golden: list[str] = Field(
+        default_factory=list, description="Golden-set JSONL files whose questions must not leak into training data."
+    )
+    exclude_documents: list[str] = Field(
+        default_factory=list, description="Document names never generated from (e.g. held out for evaluation)."
+    )
+    seed: int = Field(0, description="Seed for sampling, shuffling and the split.")
+
+
 class Settings(_Section):
     """Everything ragtune reads. Dump it with `ragtune config`."""
 
@@ -196,6 +250,7 @@ class Settings(_Section):
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings, description="The answer-writing model and its backend.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Grounded answering: retrieval depth, the not-in-the-documents threshold, history.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server, database, queue, limits and auth-related knobs.")
+    synth: SynthSettings = Field(default_factory=SynthSettings, description="Synthetic QA generation for fine-tuning.")
 
     @property
     def index_dir(self) -> Path:
@@ -204,6 +259,14 @@ class Settings(_Section):
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
 
     @property
     def models_dir(self) -> Path:

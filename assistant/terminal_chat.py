@@ -32,7 +32,8 @@ def run(settings: Settings, collections: list[str] | None, adapter: str | None, 
     if missing:
         generator.close()
         raise ValueError(f"no documents in collection(s) {', '.join(missing)}: ingest some with `ragtune ingest`")
-    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator)
+    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator,
+                          assembly.default_adapter(settings, generator))
     console.print(f"[dim]{generator.name}{' + ' + adapter if adapter else ''} ready. Empty line or Ctrl-D quits.[/dim]")
     try:
         _session(service, collections, adapter, console)

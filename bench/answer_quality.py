@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     retriever = assembly.retriever(settings)
     generator = assembly.generator(settings)
-    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator)
+    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator,
+                          assembly.default_adapter(settings, generator))
 
     # The retrieval gate alone, swept over every question of both sets (no generation needed).
     def best(rows: list[dict[str, Any]]) -> list[float]:

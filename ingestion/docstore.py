@@ -212,6 +212,16 @@ class DocStore:
         ).fetchall()
         return {r[0]: ChunkRow(*r) for r in rows}
 
+    def collection_chunks(self, collection: str) -> list[ChunkRow]:
+        """Every chunk of a collection in document then reading order."""
+        rows = self.db.execute(
+            "SELECT c.id, c.document_id, c.collection, d.name, d.source, c.ord, c.text, c.context, c.page, c.page_end,"
+            " c.heading, c.kind FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.collection=?"
+            " ORDER BY d.name, c.ord",
+            (collection,),
+        ).fetchall()
+        return [ChunkRow(*r) for r in rows]
+
     def chunk_ids_of_documents(self, collection: str, names: Sequence[str]) -> np.ndarray:
         marks = ",".join("?" * len(names))
         rows = self.db.execute(

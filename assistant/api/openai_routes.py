@@ -26,12 +26,14 @@ from assistant.api.services import Services
 from assistant.auth import Principal, authorize
 from assistant.errors import ApiError
 
-BASE_ALIASES = {"", "ragtune", "base"}
+DEFAULT_ALIASES = {"", "ragtune"}  # the server's default: its promoted adapter, else the base model
 
 
 def _adapter(model: str | None, svc: Services) -> str | None:
-    if model is None or model in BASE_ALIASES or model == svc.chat.generator.name:
+    if model is None or model in DEFAULT_ALIASES:
         return None
+    if model in ("base", svc.chat.generator.name):
+        return "base"
     if model not in svc.chat.generator.adapters():
         raise ApiError("model_not_found", f"the model {model!r} does not exist; GET /v1/models lists them", 404)
     return model

@@ -42,6 +42,8 @@ class FakeGenerator:
 
     def completion(self, request: GenerationRequest) -> str:
         """The whole answer this prompt gets, before caps and stop sequences."""
+        if request.prompt.endswith("\nQuestion:") and "\nFact: " in request.prompt:
+            return self._teacher_completion(request.prompt)
         match = _FIRST_DOC.search(request.prompt.split("Documents:", 1)[-1])
         if match is None:
             answer = prompt.REFUSAL
@@ -51,6 +53,13 @@ class FakeGenerator:
         if request.adapter:
             answer = f"({request.adapter}) {answer}"
         return answer
+
+    @staticmethod
+    def _teacher_completion(text: str) -> str:
+        """A synthetic-QA teacher prompt (finetune.teacher) gets a question about the fact's longest words."""
+        fact = text.rsplit("\nFact: ", 1)[1].split("\n", 1)[0]
+        words = sorted({w.strip(".,;:()[]").lower() for w in fact.split()}, key=lambda w: (-len(w), w))[:3]
+        return f"What does the policy say about {' and '.join(words)}?\nShort answer: {fact}"
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats | None = None

@@ -1,0 +1,175 @@
+"""`ragtune synth`, `ragtune finetune` and `ragtune adapters ...`: teaching the model the documents."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from assistant import assembly
+from assistant.settings import Settings
+
+adapters_app = typer.Typer(
+    help="The adapter registry: every fine-tune is a version under <home>/adapters/NAME/vN. The server answers "
+    "with the promoted version of `generator.default_adapter` by default and with any `NAME@vN` on request.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer, err, or_exit) -> None:
+    """Add the commands to the main CLI (`err`: the stderr console, `or_exit`: its error wrapper)."""
+
+    @app.command()
+    def synth(
+        ctx: typer.Context,
+        collection: Optional[str] = typer.Option(None, "--collection", "-c", help="Collection to generate from."),
+        teacher: Optional[str] = typer.Option(
+            None, "--teacher", help="`base` (default: the generator's base model), `fake`, a local model directory "
+            "or .gguf, or `openai:http://host:port/v1` for a served model (distillation)."),
+        teacher_model: Optional[str] = typer.Option(None, "--teacher-model", help="Model name for an openai teacher."),
+        exclude_golden: list[Path] = typer.Option([], "--exclude-golden", help="Golden-set JSONL whose questions "
+                                                   "must not leak into training data (repeatable)."),
+        max_chunks: Optional[int] = typer.Option(None, "--max-chunks", help="Sample at most this many chunks."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Dataset directory (default <home>/datasets/...)."),
+    ) -> None:
+        """Generate grounded question-answer pairs from indexed chunks, as RAFT training examples.
+
+        The teacher writes a question about one sentence of a chunk; the answer is that sentence,
+        quoted. Filters (sanity, copy, groundedness, relevance, golden leak, near-duplicates, round
+        trip through our retriever) each report an acceptance rate. Output: train/val JSONL split by
+        document, every candidate with its filter outcome, and a dataset card (card.md).
+        """
+        settings: Settings = ctx.obj
+        update = {}
+        if exclude_golden:
+            update["exclude_golden"] = [str(p) for p in exclude_golden]
+        if max_chunks is not None:
+            update["max_chunks"] = max_chunks
+        settings = settings.model_copy(update={"synth": settings.synth.model_copy(update=update)})
+        name = collection or settings.default_collection
+        out_dir = out or settings.datasets_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        from finetune.synth_job import SynthJob
+
+        job = or_exit(lambda: SynthJob(settings, assembly.retriever(settings),
+                                       assembly.teacher(settings, teacher, teacher_model), assembly.pii_redactor(settings)))
+        columns = (TextColumn("questions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("synth", total=None)
+            result = or_exit(lambda: job.run(name, out_dir, lambda done, total: progress.update(task, completed=done, total=total)))
+        table = Table(title=f"synthetic QA from '{name}'", title_justify="left")
+        for column in ("filter", "entered", "passed", "acceptance"):
+            table.add_column(column, justify="right" if column != "filter" else "left")
+        for row in result.filters:
+            table.add_row(row["filter"], str(row["entered"]), str(row["passed"]),
+                          "-" if row["acceptance"] is None else f"{row['acceptance']:.0%}")
+        err.print(table)
+        err.print(f"{result.candidates} candidates -> {result.kept_pairs} pairs -> {result.train_examples} train / "
+                  f"{result.val_examples} val examples; golden near-duplicates {result.golden_near_duplicates}")
+        err.print(f"dataset: {result.out_dir} (card: {result.out_dir}/card.md)")
+        if not result.train_examples:
+            raise typer.Exit(4)
+
+    @app.command()
+    def finetune(
+        ctx: typer.Context,
+        data: Path = typer.Option(..., "--data", help="A dataset directory written by `ragtune synth`."),
+        recipe: Optional[str] = typer.Option(None, "--recipe", "--config", help="`lora-cpu` (default), `lora-gpu`, "
+                                             "or a recipe YAML (`base: lora-cpu` plus the fields to change)."),
+        name: str = typer.Option("assistant", "--name", help="Adapter name in the registry."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of NAME on this dataset."),
+        promote: bool = typer.Option(False, "--promote", help="Promote the new version once trained."),
+    ) -> None:
+        """Train a LoRA adapter on a synthetic dataset (loss on answer tokens only) into the registry.
+
+        Validation loss after every epoch keeps the best weights and stops early; checkpoints make a
+        killed run resumable with `--resume`. The new version lands in <home>/adapters/NAME/vN with
+        metadata.json (base model hash, dataset hash and card, hyperparameters, losses, code version).
+        """
+        settings: Settings = ctx.obj
+        from finetune.finetune_job import run_finetune
+        from finetune.recipe import load_recipe
+
+        chosen = or_exit(lambda: load_recipe(recipe))
+        columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("train", total=None, loss="-")
+
+            def show(step: int, total: int, loss: float) -> None:
+                progress.update(task, completed=step, total=total, loss=f"{loss:.3f}")
+
+            version, result, _ = or_exit(lambda: run_finetune(settings, data, chosen, name, resume, show))
+        if promote:
+            assembly.adapter_registry(settings).promote(version.ref)
+        table = Table(title=f"fine-tune {version.ref}", title_justify="left")
+        for column in ("steps", "epochs", "train loss", "val loss", "tokens/s", "peak RSS MiB", "seconds"):
+            table.add_column(column, justify="right")
+        table.add_row(str(result.steps), str(result.epochs_completed), _last(result.train_losses),
+                      _last(result.val_losses), f"{result.tokens_per_s:.0f}", f"{result.peak_rss_mb:.0f}",
+                      f"{result.seconds:.0f}")
+        err.print(table)
+        err.print(f"adapter: {version.path}" + (" (promoted)" if promote else f"; promote: ragtune adapters promote {version.ref}"))
+
+    app.add_typer(adapters_app, name="adapters")
+
+    @adapters_app.command("list")
+    def adapters_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Every adapter version, newest last; * marks the promoted one."""
+        versions = assembly.adapter_registry(ctx.obj).list()
+        if as_json:
+            print(json.dumps([{"ref": v.ref, "promoted": v.promoted, "path": str(v.path)} for v in versions], indent=2))
+            return
+        table = Table(title="adapters", title_justify="left")
+        for column in ("", "adapter", "created", "train examples", "val loss", "eval"):
+            table.add_column(column)
+        for v in versions:
+            m = v.metadata
+            table.add_row("*" if v.promoted else "", v.ref,
+                          time.strftime("%Y-%m-%d %H:%M", time.localtime(m.get("created_at", 0))),
+                          str(m.get("dataset", {}).get("train_examples", "-")),
+                          str(m.get("training", {}).get("best_val_loss", "-")), json.dumps(m.get("eval") or {})[:60])
+        err.print(table)
+
+    @adapters_app.command("show")
+    def adapters_show(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@vN.")) -> None:
+        """Print a version's metadata.json."""
+        print(json.dumps(or_exit(lambda: assembly.adapter_registry(ctx.obj).get(ref)).metadata, indent=2, default=str))
+
+    @adapters_app.command("promote")
+    def adapters_promote(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME@vN (or NAME = newest).")) -> None:
+        """Make a version the one served by default (restart the server to pick it up)."""
+        v = or_exit(lambda: assembly.adapter_registry(ctx.obj).promote(ref))
+        err.print(f"promoted {v.ref}")
+
+    @adapters_app.command("rollback")
+    def adapters_rollback(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+        """Promote the version that was promoted before the current one."""
+        v = or_exit(lambda: assembly.adapter_registry(ctx.obj).rollback(name))
+        err.print(f"rolled back: {v.ref} is promoted")
+
+    @adapters_app.command("delete")
+    def adapters_delete(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME@vN."),
+                        force: bool = typer.Option(False, "--force", help="Delete even the promoted version.")) -> None:
+        """Delete one version (not the promoted one unless --force)."""
+        v = or_exit(lambda: assembly.adapter_registry(ctx.obj).delete(ref, force))
+        err.print(f"deleted {v.ref}")
+
+    @adapters_app.command("export")
+    def adapters_export(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@vN."),
+                        out: Path = typer.Option(..., "--out", help="New directory for the merged checkpoint."),
+                        dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16.")) -> None:
+        """Merge the adapter into the base weights: a standalone transformers checkpoint (vLLM, TGI)."""
+        from finetune.export import export_merged
+
+        version = or_exit(lambda: assembly.adapter_registry(ctx.obj).get(ref))
+        path = or_exit(lambda: export_merged(ctx.obj, version, out, dtype))
+        err.print(f"merged {version.ref} into {path}")
+
+
+def _last(values: list[float]) -> str:
+    return f"{values[-1]:.4f}" if values else "-"

@@ -1,0 +1,122 @@
+"""RAFT training examples (Zhang et al. 2024): a question, its oracle chunk and hard-negative distractors.
+
+Distractors are the chunks our own retriever ranks highest for the question (what the model will
+really see in chat), never the oracle and never a chunk that also contains the quoted fact. In a
+fraction of examples the oracle is left out and the target is our refusal: the model should say the
+documents do not answer rather than answer from memory. The prompt is `assistant.prompt.render`,
+the exact text the chat runtime sends, so what is trained is what is served.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from assistant import prompt
+from ingestion.docstore import ChunkRow
+from ingestion.retriever import Retriever
+
+
+@dataclass
+class QaPair:
+    id: str
+    question: str
+    answer: str  # the short final answer (a verbatim quote unless a trusted teacher wrote it)
+    quote: str  # the chunk sentence that supports it, verbatim
+    chunk_id: int
+    collection: str
+    document: str
+    document_sha256: str
+    teacher: str
+    answer_source: str  # "quote" or "teacher"
+    scores: dict[str, Any] = field(default_factory=dict)
+
+
+def split_by_document(pairs: list[QaPair], val_fraction: float, seed: int) -> dict[str, str]:
+    """document -> "train" | "val": whole documents go to validation until it holds `val_fraction`
+    of the pairs, so no chunk (and no document) is in both splits."""
+    per_doc: dict[str, int] = defaultdict(int)
+    for pair in pairs:
+        per_doc[pair.document] += 1
+    documents = sorted(per_doc)
+    random.Random(seed).shuffle(documents)
+    split = {d: "train" for d in documents}
+    target = val_fraction * len(pairs)
+    in_val = 0
+    for document in documents:
+        # Keep at least one training document; stop once validation has its share.
+        if in_val >= target or sum(v == "train" for v in split.values()) <= 1:
+            break
+        split[document] = "val"
+        in_val += per_doc[document]
+    return split
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()).lower() in " ".join(b.split()).lower()
+
+
+def to_prompt_doc(chunk: ChunkRow, redact: Callable[[str], str]) -> prompt.PromptDoc:
+    # Mirrors ChatService.prepare: document name, start page, heading, chunk text.
+    return prompt.PromptDoc(chunk.document, chunk.page, chunk.heading, redact(chunk.text))
+
+
+def build_examples(
+    pairs: list[QaPair],
+    chunks: dict[int, ChunkRow],
+    retriever: Retriever,
+    split: dict[str, str],
+    distractors: int,
+    oracle_drop_fraction: float,
+    seed: int,
+    redact: Callable[[str], str] = lambda text: text,
+) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    results = retriever.search_many(
+        [p.question for p in pairs], k=distractors + 12, collections=sorted({p.collection for p in pairs}) or None
+    )
+    examples = []
+    for pair, hits in zip(pairs, results):
+        side = split[pair.document]
+        negatives = [
+            h.chunk_id for h in hits
+            if h.chunk_id != pair.chunk_id
+            and h.chunk_id in chunks  # excluded documents never appear
+            and split.get(h.document) == side  # a validation chunk never appears in training prompts
+            and not _same_text(pair.quote, h.text)  # overlapping chunks can hold the fact too
+        ][:distractors]
+        drop_oracle = rng.random() < oracle_drop_fraction
+        context = list(negatives) if drop_oracle else [pair.chunk_id, *negatives]
+        rng.shuffle(context)
+        docs = [to_prompt_doc(chunks[c], redact) for c in context]
+        question = redact(pair.question)
+        if drop_oracle:
+            target, position = prompt.REFUSAL, None
+        else:
+            position = context.index(pair.chunk_id) + 1
+            target = f"{redact(pair.answer)} [{position}]"
+        examples.append({
+            "id": pair.id,
+            "split": side,
+            "format_version": prompt.FORMAT_VERSION,
+            "prompt": prompt.render(docs, question),
+            "completion": prompt.completion(target),
+            "question": question,
+            "answer": target,
+            "reasoning": f"##begin_quote##{redact(pair.quote)}##end_quote## {target}",
+            "oracle_in_context": not drop_oracle,
+            "oracle_position": position,
+            "context_chunk_ids": context,
+            "oracle_chunk_id": pair.chunk_id,
+            "distractor_chunk_ids": negatives,
+            "collection": pair.collection,
+            "document": pair.document,
+            "document_sha256": pair.document_sha256,
+            "context_documents": sorted({chunks[c].document for c in context}),
+            "teacher": pair.teacher,
+            "answer_source": pair.answer_source,
+            "scores": pair.scores,
+        })
+    return examples

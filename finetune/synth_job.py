@@ -1,0 +1,244 @@
+"""`ragtune synth`: synthetic, grounded QA from an indexed collection, as RAFT training examples.
+
+Recipe: setup (chunks, golden questions to keep out) → ask the teacher one question per fact
+sentence → filter (sanity, copy, groundedness, relevance, golden leak, near-duplicate, round-trip)
+→ split by document → build RAFT examples with hard negatives → redact PII → save the dataset,
+every candidate with its filter outcome, the card and the resolved config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+
+from assistant.settings import Settings
+from finetune import qa_filters as F
+from finetune.dataset_card import write_card
+from finetune.raft import QaPair, build_examples, split_by_document
+from finetune.teacher import Teacher
+from ingestion.docstore import ChunkRow
+from ingestion.retriever import Retriever
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class SynthResult:
+    out_dir: Path
+    candidates: int
+    kept_pairs: int
+    train_examples: int
+    val_examples: int
+    filters: list[dict]
+    golden_near_duplicates: dict[str, int]
+
+
+def read_golden_questions(paths: list[str]) -> list[str]:
+    questions = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                questions.append(json.loads(line)["question"])
+    return questions
+
+
+class SynthJob:
+    def __init__(self, settings: Settings, retriever: Retriever, teacher: Teacher, redact: Callable[[str], str] | None):
+        self.settings = settings
+        self.cfg = settings.synth
+        self.retriever = retriever
+        self.store = retriever.store
+        self.teacher = teacher
+        self.redact = redact or (lambda text: text)
+
+    def run(self, collection: str, out_dir: Path, progress: Progress | None = None) -> SynthResult:
+        # --- setup ---------------------------------------------------------------------------
+        cfg = self.cfg
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(self.settings.to_yaml())
+        documents = {d.name: d for d in self.store.docstore.list_documents(collection)}
+        if not documents:
+            raise ValueError(f"collection {collection!r} has no documents; run `ragtune ingest` first")
+        excluded = sorted(set(cfg.exclude_documents) & set(documents))
+        chunks = [c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded]
+        if cfg.max_chunks and len(chunks) > cfg.max_chunks:
+            chunks = sorted(random.Random(cfg.seed).sample(chunks, cfg.max_chunks), key=lambda c: c.id)
+        golden = read_golden_questions(cfg.exclude_golden)
+
+        # --- generate: one question per fact sentence --------------------------------------------
+        jobs = [(c, fact) for c in chunks for fact in F.fact_sentences(
+            c.text, cfg.fact_min_words, cfg.fact_max_words, cfg.facts_per_chunk)]
+        candidates: list[dict[str, Any]] = []
+        for done, (chunk, fact) in enumerate(jobs, start=1):
+            out = self.teacher.ask(chunk.text, fact)
+            candidates.append({"chunk": chunk, "fact": fact, "question": out.question, "short_answer": out.short_answer})
+            if progress:
+                progress(done, len(jobs))
+
+        # --- filter --------------------------------------------------------------------------
+        tally = F.FilterTally()
+        alive = self._text_filters(candidates, tally)
+        alive = self._embedding_filters(alive, golden, tally)
+        alive = self._round_trip(alive, collection, tally)
+        golden_dupes = self._golden_overlap(candidates, alive, golden)
+
+        # --- split and build RAFT examples ------------------------------------------------------
+        pairs = [self._pair(i, c, collection, documents[c["chunk"].document].sha256) for i, c in enumerate(alive)]
+        split = split_by_document(pairs, cfg.val_fraction, cfg.seed)
+        # Distractors may come from any chunk of the collection except excluded documents.
+        chunk_rows = {c.id: c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded}
+        examples = build_examples(
+            pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact
+        ) if pairs else []
+
+        # --- save ----------------------------------------------------------------------------
+        train = [e for e in examples if e["split"] == "train"]
+        val = [e for e in examples if e["split"] == "val"]
+        _write_jsonl(out_dir / "train.jsonl", train)
+        _write_jsonl(out_dir / "val.jsonl", val)
+        _write_jsonl(out_dir / "candidates.jsonl", [self._candidate_row(c) for c in candidates])
+        result = SynthResult(out_dir, len(candidates), len(pairs), len(train), len(val), tally.rows(), golden_dupes)
+        write_card(out_dir, {
+            "collection": collection,
+            "teacher": self.teacher.id,
+            "documents": {n: d.sha256 for n, d in documents.items() if n not in excluded},
+            "excluded_documents": excluded,
+            "excluded_golden_sets": [str(Path(p)) for p in cfg.exclude_golden],
+            "golden_questions_checked": len(golden),
+            "golden_near_duplicates": golden_dupes,
+            "chunks_used": len(chunks),
+            "candidates": len(candidates),
+            "filters": tally.rows(),
+            "pairs_kept": len(pairs),
+            "split": split,
+            "examples": {"train": len(train), "val": len(val),
+                         "refusal_targets": sum(not e["oracle_in_context"] for e in examples)},
+            "per_document": _per_document(examples),
+            "pii_redacted": cfg.redact_pii,
+            "dataset_sha256": dataset_hash(out_dir),
+            "samples": examples[:3],
+        })
+        return result
+
+    # --- filters ---------------------------------------------------------------------------------
+    def _text_filters(self, candidates: list[dict], tally: F.FilterTally) -> list[dict]:
+        cfg, alive = self.cfg, []
+        for c in candidates:
+            text = c["chunk"].text
+            checks = [("sanity", F.sanity(c["question"], cfg.question_min_words, cfg.question_max_words)),
+                      ("not_a_copy", F.not_a_copy(c["question"], text, cfg.copy_max_overlap))]
+            c["answer"], c["answer_source"] = c["fact"], "quote"
+            if cfg.teacher_answers and c["short_answer"]:
+                if F.grounded(c["short_answer"], text, cfg.min_answer_recall).ok:
+                    c["answer"], c["answer_source"] = c["short_answer"], "teacher"
+            checks.append(("grounded", F.grounded(c["answer"], text, cfg.min_answer_recall)))
+            c["filters"] = {}
+            for name, result in checks:
+                tally.record(name, result.ok)
+                c["filters"][name] = {"ok": result.ok, "score": result.score, "reason": result.reason}
+                if not result.ok:
+                    break
+            else:
+                alive.append(c)
+        return alive
+
+    def _embedding_filters(self, alive: list[dict], golden: list[str], tally: F.FilterTally) -> list[dict]:
+        if not alive:
+            return []
+        embed = self.store.embedder.embed
+        questions = np.asarray(embed([c["question"] for c in alive]), dtype=np.float32)
+        facts = np.asarray(embed([c["fact"] for c in alive]), dtype=np.float32)
+        relevance = np.sum(F.cosine_rows(questions, facts) * np.eye(len(alive)), axis=1)
+        leak = F.cosine_rows(questions, np.asarray(embed(golden), dtype=np.float32)).max(axis=1) if golden else None
+        duplicate_of = F.near_duplicates(questions, self.cfg.duplicate_similarity)
+        kept = []
+        for i, c in enumerate(alive):
+            checks = [("relevance", float(relevance[i]) >= self.cfg.min_relevance, float(relevance[i]), "")]
+            if leak is not None:
+                checks.append(("golden_leak", float(leak[i]) < self.cfg.golden_similarity, float(leak[i]), ""))
+            checks.append(("near_duplicate", duplicate_of[i] is None, None,
+                           f"duplicates {alive[duplicate_of[i]]['question']!r}" if duplicate_of[i] is not None else ""))
+            for name, ok, score, reason in checks:
+                tally.record(name, ok)
+                c["filters"][name] = {"ok": ok, "score": score, "reason": reason}
+                if not ok:
+                    break
+            else:
+                kept.append(c)
+        return kept
+
+    def _golden_overlap(self, candidates: list[dict], kept: list[dict], golden: list[str]) -> dict[str, int]:
+        """How many golden questions have a near-duplicate among all generated questions (before the
+        leak filter) and among the kept ones (after it: 0 by construction, checked here)."""
+        if not golden:
+            return {"golden": 0, "generated": 0, "kept": 0}
+        embed = self.store.embedder.embed
+        g = np.asarray(embed(golden), dtype=np.float32)
+
+        def hits(rows: list[dict]) -> int:
+            if not rows:
+                return 0
+            sims = F.cosine_rows(g, np.asarray(embed([c["question"] for c in rows]), dtype=np.float32))
+            return int((sims.max(axis=1) >= self.cfg.golden_similarity).sum())
+
+        return {"golden": len(golden), "generated": hits(candidates), "kept": hits(kept)}
+
+    def _round_trip(self, alive: list[dict], collection: str, tally: F.FilterTally) -> list[dict]:
+        if not alive:
+            return []
+        hits = self.retriever.search_many([c["question"] for c in alive], k=self.cfg.round_trip_k, collections=[collection])
+        kept = []
+        for c, found in zip(alive, hits):
+            ids = [h.chunk_id for h in found]
+            rank = ids.index(c["chunk"].id) + 1 if c["chunk"].id in ids else None
+            ok = rank is not None
+            tally.record("round_trip", ok)
+            c["filters"]["round_trip"] = {"ok": ok, "score": rank, "reason": "" if ok else f"own chunk not in top {len(ids)}"}
+            if ok:
+                kept.append(c)
+        return kept
+
+    # --- rows ------------------------------------------------------------------------------------
+    def _pair(self, index: int, c: dict, collection: str, sha: str) -> QaPair:
+        chunk: ChunkRow = c["chunk"]
+        digest = hashlib.sha256(f"{chunk.id}|{c['question']}".encode()).hexdigest()[:12]
+        scores = {name: f["score"] for name, f in c["filters"].items()}
+        return QaPair(f"syn-{digest}", c["question"], c["answer"], c["fact"], chunk.id, collection, chunk.document,
+                      sha, self.teacher.id, c["answer_source"], scores)
+
+    def _candidate_row(self, c: dict) -> dict:
+        chunk: ChunkRow = c["chunk"]
+        return {"chunk_id": chunk.id, "document": chunk.document, "fact": self.redact(c["fact"]),
+                "question": self.redact(c["question"]), "short_answer": self.redact(c["short_answer"]),
+                "kept": all(f["ok"] for f in c.get("filters", {}).values()) and "round_trip" in c.get("filters", {}),
+                "filters": c.get("filters", {})}
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp.replace(path)
+
+
+def _per_document(examples: list[dict]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for e in examples:
+        row = counts.setdefault(e["document"], {"train": 0, "val": 0})
+        row[e["split"]] += 1
+    return counts
+
+
+def dataset_hash(out_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("train.jsonl", "val.jsonl"):
+        path = out_dir / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,83 @@
+"""The teacher that writes synthetic questions (and, when trusted, short answers) about a passage.
+
+Any ragtune generator can teach: the embedded base model (few-shot prompting), another local
+transformers model, or an OpenAI-compatible server running a larger model (distillation). Each
+request points the teacher at one *fact* sentence of the chunk, so the answer is grounded by
+construction: the fact is quoted verbatim from the chunk and the teacher only phrases the question.
+The few-shot examples are invented here and share no text with any golden set.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from assistant.runtime.base import GenerationRequest, Generator
+
+# Invented snippets on topics absent from the demo and evaluation corpora showing the pattern: passage, the
+# sentence to ask about, a question a colleague would type, a short answer.
+_SHOTS = [
+    (
+        "Company library. Books from the company library can be borrowed for up to three weeks. "
+        "Overdue books block new loans until they are returned.",
+        "Books from the company library can be borrowed for up to three weeks.",
+        "How long can I keep a book from the company library?",
+        "Up to three weeks.",
+    ),
+    (
+        "Office plants. Plants are watered by the facilities team every Tuesday. Staff should not move "
+        "plants between floors because each floor has its own watering plan.",
+        "Plants are watered by the facilities team every Tuesday.",
+        "Who waters the office plants, and on which day?",
+        "The facilities team, every Tuesday.",
+    ),
+    (
+        "Staff choir. The choir rehearses on Thursdays at 17:30 in the atrium. New singers can join at "
+        "any rehearsal without an audition.",
+        "New singers can join at any rehearsal without an audition.",
+        "Do I need to audition to join the staff choir?",
+        "No, new singers can join at any rehearsal.",
+    ),
+]
+_HEADER = "Write one question an employee would ask that the fact answers, then a short answer.\n\n"
+
+
+@dataclass
+class TeacherOutput:
+    question: str
+    short_answer: str  # "" when the teacher wrote none
+
+
+def teacher_prompt(passage: str, fact: str) -> str:
+    parts = [_HEADER]
+    for shot_passage, shot_fact, question, answer in _SHOTS:
+        parts.append(f"Passage: {shot_passage}\nFact: {shot_fact}\nQuestion: {question}\nShort answer: {answer}\n\n")
+    parts.append(f"Passage: {' '.join(passage.split())}\nFact: {' '.join(fact.split())}\nQuestion:")
+    return "".join(parts)
+
+
+def parse_output(text: str) -> TeacherOutput:
+    """The completion after "Question:": the question line, then an optional "Short answer:" line."""
+    question, _, rest = text.strip().partition("\n")
+    answer = ""
+    if rest.strip().lower().startswith("short answer:"):
+        answer = rest.strip()[len("short answer:"):].strip().split("\n")[0]
+    return TeacherOutput(" ".join(question.split()), " ".join(answer.split()))
+
+
+class Teacher:
+    def __init__(self, generator: Generator, teacher_id: str, max_new_tokens: int = 64, seed: int = 0):
+        self.generator = generator
+        self.id = teacher_id  # recorded in every row's provenance
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+
+    def ask(self, passage: str, fact: str) -> TeacherOutput:
+        request = GenerationRequest(
+            prompt=teacher_prompt(passage, fact),
+            max_new_tokens=self.max_new_tokens,
+            stop=["\n\n", "\nPassage:", "\nFact:"],
+            temperature=0.0,  # greedy: the same chunks give the same dataset
+            seed=self.seed,
+        )
+        return parse_output("".join(self.generator.stream(request, threading.Event())))
