@@ -1,0 +1,169 @@
+"""PII redactor recall and precision on the shared synthetic PII set, and its false positives on benign text.
+
+    .venv/bin/python bench/pii_recall.py [--show N]
+
+Scores finetune.pii.PiiRedactor on ../shared/data/security/pii_synth_v2.dev.json (1,500 sentences with
+17 labelled entity types, of which 8 map to redactor kinds; US driver's licences count as national_id).
+A gold span is found when a predicted span of its kind overlaps it; "exact" needs the same boundaries;
+"hidden" counts a gold span covered by a redaction of any kind (what matters for privacy). Every entity
+in a sentence is labelled, so a prediction that overlaps no gold span of its kind is a false positive:
+"on other label" when it hits an entity of another type (a phone pattern on a ZIP code), "unlabelled"
+when it hits plain text. The benign sets (banking77 support queries, NotInject prompts) hold no PII, so
+every redaction there is a false positive; reported per 1000 characters. The Contoso HR PDFs (policy prose,
+unlabelled) are scanned the same way: they do hold contact details (the plan's hotline numbers and mailboxes),
+so their count is an upper bound on false positives in HR text; --show lists the hits to review. --show N
+prints N misses and N false positives per kind. Writes bench/results/pii_recall.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter, defaultdict
+from typing import Any, Sequence
+
+import _common as common
+
+from finetune.pii import KINDS, PiiRedactor
+
+SECURITY = common.SHARED_DATA / "security"
+PII_SET = SECURITY / "pii_synth_v2.dev.json"
+GOLD_KIND = {
+    "EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "US_SSN": "national_id",
+    "US_DRIVER_LICENSE": "national_id", "IBAN_CODE": "iban", "IP_ADDRESS": "ip", "PERSON": "person",
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--show", type=int, default=0, help="print this many misses and false positives per kind")
+    return p.parse_args(argv)
+
+
+def load_benign() -> dict[str, list[str]]:
+    sets: dict[str, list[str]] = {}
+    path = SECURITY / "banking77_benign.dev.jsonl"
+    if path.exists():
+        sets["banking77"] = [json.loads(line)["prompt"] for line in path.open(encoding="utf-8") if line.strip()]
+    for name in ("notinject_one", "notinject_two"):
+        path = SECURITY / f"{name}.dev.json"
+        if path.exists():
+            sets[name] = [row["prompt"] for row in json.loads(path.read_text(encoding="utf-8"))]
+    return sets
+
+
+def load_hr_prose() -> dict[str, list[str]]:
+    if not common.CONTOSO_DOCS.exists():
+        return {}
+    from pypdf import PdfReader
+
+    pages = [page.extract_text() or "" for pdf in common.contoso_pdfs() for page in PdfReader(pdf).pages]
+    return {"contoso-hr pages": pages}
+
+
+def overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def score_labelled(redactor: PiiRedactor, rows: list[dict[str, Any]], show: int) -> tuple[dict[str, dict], float]:
+    stats = {kind: Counter() for kind in KINDS}
+    misses, false_pos = defaultdict(list), defaultdict(list)
+    started = time.perf_counter()
+    predictions = [redactor.find(row["full_text"]) for row in rows]
+    seconds = time.perf_counter() - started
+    for row, spans in zip(rows, predictions):
+        text = row["full_text"]
+        gold = [(GOLD_KIND.get(g["entity_type"]), g["start_position"], g["end_position"]) for g in row["spans"]]
+        for kind, start, end in gold:
+            if kind is None:
+                continue
+            same = [s for s in spans if s.kind == kind and overlaps(s.start, s.end, start, end)]
+            stats[kind]["gold"] += 1
+            stats[kind]["found"] += bool(same)
+            stats[kind]["exact"] += any(s.start == start and s.end == end for s in same)
+            covered = sum(1 for i in range(start, end) if any(s.start <= i < s.end for s in spans))
+            stats[kind]["hidden"] += covered == end - start
+            if not same:
+                misses[kind].append(text[start:end])
+        for span in spans:
+            stats[span.kind]["predicted"] += 1
+            if any(kind == span.kind and overlaps(span.start, span.end, s, e) for kind, s, e in gold):
+                stats[span.kind]["correct"] += 1
+            elif any(overlaps(span.start, span.end, s, e) for _, s, e in gold):
+                stats[span.kind]["on_other"] += 1
+                false_pos[span.kind].append(f"{span.text!r} in a {labels_at(row, span)} span")
+            else:
+                stats[span.kind]["unlabelled"] += 1
+                false_pos[span.kind].append(f"{span.text!r} in {text[max(0, span.start - 30):span.end + 30]!r}")
+    if show:
+        for kind in KINDS:
+            for title, items in (("missed", misses[kind]), ("false positive", false_pos[kind])):
+                for item in items[:show]:
+                    shown = repr(item) if title == "missed" else item
+                    common.console.print(f"[dim]{kind} {title}:[/dim] {shown}", highlight=False)
+    return stats, seconds
+
+
+def labels_at(row: dict[str, Any], span) -> str:
+    return "/".join(sorted({g["entity_type"] for g in row["spans"]
+                            if overlaps(span.start, span.end, g["start_position"], g["end_position"])}))
+
+
+def ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not PII_SET.exists():
+        raise SystemExit(f"error: {PII_SET} is missing; this benchmark needs ../shared/data/security beside the project")
+    rows = json.loads(PII_SET.read_text(encoding="utf-8"))
+    redactor = PiiRedactor()
+    stats, seconds = score_labelled(redactor, rows, args.show)
+    chars = sum(len(row["full_text"]) for row in rows)
+
+    labelled = []
+    for kind in KINDS:
+        s = stats[kind]
+        labelled.append([kind, s["gold"], ratio(s["found"], s["gold"]), ratio(s["exact"], s["gold"]),
+                         ratio(s["hidden"], s["gold"]), s["predicted"], ratio(s["correct"], s["predicted"]),
+                         s["on_other"], s["unlabelled"]])
+    speed = 1e6 * seconds / chars
+    common.console.print(common.table(
+        f"PII redactor on {PII_SET.name} ({len(rows)} sentences, {chars} chars, {speed:.2f} ms per 1000 chars)",
+        ["kind", "gold", "recall", "exact", "hidden", "predicted", "precision", "FP on other label", "FP unlabelled"],
+        labelled))
+
+    benign_rows, benign_payload = [], {}
+    for name, texts in {**load_benign(), **load_hr_prose()}.items():
+        per_kind: Counter = Counter()
+        examples = []
+        for text in texts:
+            for span in redactor.find(text):
+                per_kind[span.kind] += 1
+                examples.append(f"{span.kind}: {span.text!r} in {text[max(0, span.start - 50):span.end + 30]!r}")
+        size = sum(len(t) for t in texts)
+        total = sum(per_kind.values())
+        benign_rows.append([name, len(texts), size, total, 1000 * total / size,
+                            ", ".join(f"{k} {n}" for k, n in per_kind.most_common()) or "-"])
+        benign_payload[name] = {"texts": len(texts), "chars": size, "redactions": total, "per_kind": dict(per_kind),
+                                "examples": examples}
+        for example in examples[:args.show]:
+            common.console.print(f"[dim]{name} redaction:[/dim] {example}", highlight=False)
+    if benign_rows:
+        common.console.print(common.table("Redactions on benign text (banking77, NotInject: no PII, so all false; "
+                                          "contoso-hr: policy prose with real contact details)",
+                                          ["set", "texts", "chars", "redactions", "per 1000 chars", "by kind"],
+                                          benign_rows))
+    path = common.write_json("pii_recall", {
+        "environment": common.environment(),
+        "labelled": {kind: dict(stats[kind]) for kind in KINDS},
+        "labelled_seconds": seconds, "labelled_chars": chars, "benign": benign_payload})
+    common.console.print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
