@@ -19,6 +19,11 @@ _QUESTION_START = re.compile(
     r"would|may|must|has|have|had|if|under|in|for|to|at|on|after|before|during)\b",
     re.IGNORECASE,
 )
+# Function words nearly every English question has; a question with none is taken as another language.
+_ENGLISH = frozenset(
+    "the a an of to in for on at by is are was do does did what how when where who which why can could should "
+    "i my me we our you your it its and or with be if after before much many long there this that".split()
+)
 
 
 def words(text: str) -> list[str]:
@@ -60,7 +65,7 @@ def sanity(question: str, min_words: int, max_words: int) -> FilterResult:
         return FilterResult(False, f"{n} words (allowed {min_words}-{max_words})", float(n))
     ascii_letters = sum(c.isascii() and c.isalpha() for c in question)
     letters = sum(c.isalpha() for c in question)
-    if letters == 0 or ascii_letters / letters < 0.95:
+    if letters == 0 or ascii_letters / letters < 0.95 or not _ENGLISH & set(words(question)):
         return FilterResult(False, "not English-looking text")
     if not _QUESTION_START.match(question):
         return FilterResult(False, "does not start like a question")

@@ -218,7 +218,7 @@ class SynthJob:
         return {"chunk_id": chunk.id, "document": chunk.document, "fact": self.redact(c["fact"]),
                 "question": self.redact(c["question"]), "short_answer": self.redact(c["short_answer"]),
                 "kept": all(f["ok"] for f in c.get("filters", {}).values()) and "round_trip" in c.get("filters", {}),
-                "filters": c.get("filters", {})}
+                "filters": {name: {**f, "reason": self.redact(f["reason"])} for name, f in c.get("filters", {}).items()}}
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
