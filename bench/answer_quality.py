@@ -1,6 +1,6 @@
 """Base model + RAG answer quality on the Contoso dev golden set: the baseline fine-tuning must beat.
 
-    .venv/bin/python bench/answer_quality.py [--limit 40] [--unanswerable-limit 25] [--adapter NAME]
+    .venv/bin/python bench/answer_quality.py [--limit 40] [--unanswerable-limit 25] [--adapter NAME@vN|base] [--tag T]
         [--max-new-tokens 96] [--home DIR]
 
 Uses the index that bench/retrieval_quality.py builds (same default home, ingested here if
@@ -34,7 +34,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--home", type=Path, help="ragtune home with the Contoso index (default: retrieval_quality's)")
     p.add_argument("--limit", type=int, default=40, help="answerable questions generated for (0 = all 120)")
     p.add_argument("--unanswerable-limit", type=int, default=25, help="unanswerable questions (0 = all)")
-    p.add_argument("--adapter", help="LoRA adapter name to answer with (default: the base model)")
+    p.add_argument("--adapter", default="base", help="adapter to answer with: NAME, NAME@vN or base (default)")
+    p.add_argument("--tag", default="answer_quality", help="name of the result files in bench/results/")
     p.add_argument("--max-new-tokens", type=int, default=96, help="cap per answer, in tokens")
     return p.parse_args(argv)
 
@@ -51,6 +52,16 @@ async def answer_all(service, questions: list[str], adapter: str | None, max_new
         answers.append(await service.answer(ChatRequest(question, adapter=adapter, max_new_tokens=max_new)))
         common.console.print(f"  {number}/{len(questions)} {answers[-1].timing_ms['total'] / 1000:.1f} s", style="dim")
     return answers
+
+
+def _adapter_metadata(settings, adapter: str) -> dict[str, Any] | None:
+    """Which registry version answered (its dataset and training summary), for the record."""
+    if adapter == "base":
+        return None
+    from assistant import assembly
+
+    meta = assembly.adapter_registry(settings).get(adapter).metadata
+    return {k: meta.get(k) for k in ("name", "version", "dataset", "training", "hyperparameters")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {
         "model": generator.name,
         "adapter": args.adapter,
+        "adapter_metadata": _adapter_metadata(settings, args.adapter),
         "answerable": len(answerable),
         "token_f1": statistics.mean(f1),
         "embedding_similarity": statistics.mean(similarity),
@@ -109,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "min_dense_score": settings.chat.min_dense_score,
     }
     common.console.print(common.table(
-        f"Answer quality, {summary['model']} {'+ ' + args.adapter if args.adapter else '(base)'} + RAG, Contoso dev",
+        f"Answer quality, {summary['model']} {'(base)' if args.adapter == 'base' else '+ ' + args.adapter} + RAG, Contoso dev",
         ["metric", "value"], [[k, common.fmt(v)] for k, v in summary.items()]))
     common.console.print(common.table(
         "Retrieval gate (chat.min_dense_score) over all 120 answerable / 25 unanswerable dev questions",
@@ -117,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [{"id": r["id"], "question": r["question"], "answer": a.text, "reference": r.get("reference"),
              "refused": a.refused, "finish_reason": a.finish_reason, "citations": [c.number for c in a.citations]}
             for r, a in zip(answerable + unanswerable, got_a + got_u)]
-    common.write_jsonl("answer_quality_answers.jsonl", rows)
-    path = common.write_json("answer_quality", {"summary": summary, "gate_sweep": sweep,
+    common.write_jsonl(f"{args.tag}_answers.jsonl", rows)
+    path = common.write_json(args.tag, {"summary": summary, "gate_sweep": sweep,
                                                      "environment": common.environment()})
     common.console.print(f"wrote {path}")
     return 0
