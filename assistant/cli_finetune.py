@@ -15,7 +15,7 @@ from assistant import assembly
 from assistant.settings import Settings
 
 adapters_app = typer.Typer(
-    help="The adapter registry: every fine-tune is a version under <home>/adapters/NAME/vN. The server answers "
+    help="The adapter registry: every fine-tune is a version under HOME/adapters/NAME/vN. The server answers "
     "with the promoted version of `generator.default_adapter` by default and with any `NAME@vN` on request.",
     no_args_is_help=True,
 )
@@ -35,7 +35,7 @@ def register(app: typer.Typer, err, or_exit) -> None:
         exclude_golden: list[Path] = typer.Option([], "--exclude-golden", help="Golden-set JSONL whose questions "
                                                    "must not leak into training data (repeatable)."),
         max_chunks: Optional[int] = typer.Option(None, "--max-chunks", help="Sample at most this many chunks."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Dataset directory (default <home>/datasets/...)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Dataset directory (default HOME/datasets/COLLECTION-TIME)."),
     ) -> None:
         """Generate grounded question-answer pairs from indexed chunks, as RAFT training examples.
 
@@ -87,7 +87,7 @@ def register(app: typer.Typer, err, or_exit) -> None:
         """Train a LoRA adapter on a synthetic dataset (loss on answer tokens only) into the registry.
 
         Validation loss after every epoch keeps the best weights and stops early; checkpoints make a
-        killed run resumable with `--resume`. The new version lands in <home>/adapters/NAME/vN with
+        killed run resumable with `--resume`. The new version lands in HOME/adapters/NAME/vN with
         metadata.json (base model hash, dataset hash and card, hyperparameters, losses, code version).
         """
         settings: Settings = ctx.obj

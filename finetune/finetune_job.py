@@ -95,6 +95,8 @@ def run_finetune(
     # --- setup ---------------------------------------------------------------------------------
     registry = AdapterRegistry(settings.adapters_dir)
     check_name(name)
+    if not (dataset / "train.jsonl").is_file():  # before loading a model for a minute
+        raise FileNotFoundError(f"{dataset} holds no train.jsonl: give a directory written by `ragtune synth`")
     data_hash = dataset_sha256(dataset)
     work = _resumable(registry, name, data_hash) if resume else None
     if resume and work is None:
