@@ -44,6 +44,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                "lora": l["answer"], "base_refused": b["refused"], "lora_refused": l["refused"]}
               for b, l in zip(read("hybrid_base"), read("hybrid_lora"))]
     common.write_jsonl("hybrid_quality_answers.jsonl", joined)
+    # The registry keeps evaluation scores with the version they describe.
+    from assistant.settings import load_settings
+    from finetune.registry import AdapterRegistry
+
+    registry = AdapterRegistry(load_settings(overrides={"home": args.home}).adapters_dir)
+    scores = {m: round(lora[m], 4) for m in METRICS[:5]}
+    previous = registry.get(args.adapter).metadata.get("eval") or {}
+    registry.update_metadata(args.adapter, eval={**previous, "contoso-dev-answer-quality": {
+        **scores, "answerable": lora["answerable"], "unanswerable": lora["unanswerable"],
+        "base_model_same_run": {m: round(base[m], 4) for m in METRICS[:5]}}})
     path = common.write_json("hybrid_quality", {"adapter": args.adapter, "base": base, "lora": lora,
                                                 "environment": common.environment()})
     common.console.print(f"wrote {path}")
