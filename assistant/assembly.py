@@ -83,7 +83,7 @@ def teacher(settings: Settings, spec: str | None = None, model_name: str | None 
     built = build_generator(settings.model_copy(update={"generator": chosen}))
     ident = {"fake": "fake", "openai": f"openai:{chosen.openai_base_url}@{chosen.openai_model}"}.get(
         chosen.mode, f"transformers:{chosen.model}")
-    return Teacher(built, ident, seed=settings.synth.seed)
+    return Teacher(built, ident, want_answers=settings.synth.teacher_answers, seed=settings.synth.seed)
 
 
 def pii_redactor(settings: Settings):

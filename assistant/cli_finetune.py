@@ -60,7 +60,13 @@ def register(app: typer.Typer, err, or_exit) -> None:
         columns = (TextColumn("questions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("synth", total=None)
-            result = or_exit(lambda: job.run(name, out_dir, lambda done, total: progress.update(task, completed=done, total=total)))
+
+            def show(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+                if not err.is_terminal and (done % 25 == 0 or done == total):  # logs get a line now and then
+                    err.print(f"questions {done}/{total}")
+
+            result = or_exit(lambda: job.run(name, out_dir, show))
         table = Table(title=f"synthetic QA from '{name}'", title_justify="left")
         for column in ("filter", "entered", "passed", "acceptance"):
             table.add_column(column, justify="right" if column != "filter" else "left")
@@ -102,6 +108,8 @@ def register(app: typer.Typer, err, or_exit) -> None:
 
             def show(step: int, total: int, loss: float) -> None:
                 progress.update(task, completed=step, total=total, loss=f"{loss:.3f}")
+                if not err.is_terminal:
+                    err.print(f"step {step}/{total} loss {loss:.4f}")
 
             version, result, _ = or_exit(lambda: run_finetune(settings, data, chosen, name, resume, show))
         if promote:
