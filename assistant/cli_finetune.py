@@ -36,6 +36,9 @@ def register(app: typer.Typer, err, or_exit) -> None:
                                                    "must not leak into training data (repeatable)."),
         max_chunks: Optional[int] = typer.Option(None, "--max-chunks", help="Sample at most this many chunks."),
         out: Optional[Path] = typer.Option(None, "--out", help="Dataset directory (default HOME/datasets/COLLECTION-TIME)."),
+        reuse: Optional[Path] = typer.Option(None, "--reuse", help="An earlier dataset directory: its teacher questions "
+                                             "are reused for the same chunks, so changed filters or RAFT settings "
+                                             "rebuild in seconds."),
     ) -> None:
         """Generate grounded question-answer pairs from indexed chunks, as RAFT training examples.
 
@@ -66,7 +69,7 @@ def register(app: typer.Typer, err, or_exit) -> None:
                 if not err.is_terminal and (done % 25 == 0 or done == total):  # logs get a line now and then
                     err.print(f"questions {done}/{total}")
 
-            result = or_exit(lambda: job.run(name, out_dir, show))
+            result = or_exit(lambda: job.run(name, out_dir, show, reuse))
         table = Table(title=f"synthetic QA from '{name}'", title_justify="left")
         for column in ("filter", "entered", "passed", "acceptance"):
             table.add_column(column, justify="right" if column != "filter" else "left")

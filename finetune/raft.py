@@ -46,11 +46,15 @@ def split_by_document(pairs: list[QaPair], val_fraction: float, seed: int) -> di
     target = val_fraction * len(pairs)
     in_val = 0
     for document in documents:
-        # Keep at least one training document; stop once validation has its share.
+        # A document that would overshoot the share by half is skipped (documents differ in size
+        # by 10x); at least one document stays in training.
         if in_val >= target or sum(v == "train" for v in split.values()) <= 1:
             break
-        split[document] = "val"
-        in_val += per_doc[document]
+        if in_val + per_doc[document] <= 1.5 * target:
+            split[document] = "val"
+            in_val += per_doc[document]
+    if target and in_val == 0 and len(documents) > 1:  # every document is large: the smallest goes
+        split[min(documents, key=lambda d: per_doc[d])] = "val"
     return split
 
 
@@ -74,6 +78,11 @@ def build_examples(
     redact: Callable[[str], str] = lambda text: text,
 ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
+    # Exactly the configured share of each split loses its oracle (not a coin flip per example).
+    dropped: set[str] = set()
+    for side in ("train", "val"):
+        ids = [p.id for p in pairs if split[p.document] == side]
+        dropped |= set(rng.sample(ids, round(oracle_drop_fraction * len(ids))))
     results = retriever.search_many(
         [p.question for p in pairs], k=distractors + 12, collections=sorted({p.collection for p in pairs}) or None
     )
@@ -87,7 +96,7 @@ def build_examples(
             and split.get(h.document) == side  # a validation chunk never appears in training prompts
             and not _same_text(pair.quote, h.text)  # overlapping chunks can hold the fact too
         ][:distractors]
-        drop_oracle = rng.random() < oracle_drop_fraction
+        drop_oracle = pair.id in dropped
         context = list(negatives) if drop_oracle else [pair.chunk_id, *negatives]
         rng.shuffle(context)
         docs = [to_prompt_doc(chunks[c], redact) for c in context]

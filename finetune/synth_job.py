@@ -22,7 +22,7 @@ from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
 from finetune.raft import QaPair, build_examples, split_by_document
-from finetune.teacher import Teacher
+from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
 from ingestion.retriever import Retriever
 
@@ -58,7 +58,11 @@ class SynthJob:
         self.teacher = teacher
         self.redact = redact or (lambda text: text)
 
-    def run(self, collection: str, out_dir: Path, progress: Progress | None = None) -> SynthResult:
+    def run(
+        self, collection: str, out_dir: Path, progress: Progress | None = None, reuse: Path | None = None
+    ) -> SynthResult:
+        """`reuse`: an earlier dataset directory whose teacher outputs are taken for the same (chunk,
+        fact) instead of asking again, so filters and examples can be rebuilt in seconds."""
         # --- setup ---------------------------------------------------------------------------
         cfg = self.cfg
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,9 +79,10 @@ class SynthJob:
         # --- generate: one question per fact sentence --------------------------------------------
         jobs = [(c, fact) for c in chunks for fact in F.fact_sentences(
             c.text, cfg.fact_min_words, cfg.fact_max_words, cfg.facts_per_chunk)]
+        cache = _teacher_cache(reuse / "candidates.jsonl") if reuse else {}
         candidates: list[dict[str, Any]] = []
         for done, (chunk, fact) in enumerate(jobs, start=1):
-            out = self.teacher.ask(chunk.text, fact)
+            out = cache.get((chunk.id, self.redact(fact))) or self.teacher.ask(chunk.text, fact)
             candidates.append({"chunk": chunk, "fact": fact, "question": out.question, "short_answer": out.short_answer})
             if progress:
                 progress(done, len(jobs))
@@ -108,6 +113,7 @@ class SynthJob:
         write_card(out_dir, {
             "collection": collection,
             "teacher": self.teacher.id,
+            "teacher_outputs_reused_from": str(reuse) if reuse else None,
             "documents": {n: d.sha256 for n, d in documents.items() if n not in excluded},
             "excluded_documents": excluded,
             "excluded_golden_sets": [str(Path(p)) for p in cfg.exclude_golden],
@@ -219,6 +225,14 @@ class SynthJob:
                 "question": self.redact(c["question"]), "short_answer": self.redact(c["short_answer"]),
                 "kept": all(f["ok"] for f in c.get("filters", {}).values()) and "round_trip" in c.get("filters", {}),
                 "filters": {name: {**f, "reason": self.redact(f["reason"])} for name, f in c.get("filters", {}).items()}}
+
+
+def _teacher_cache(path: Path) -> dict[tuple[int, str], TeacherOutput]:
+    cache = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        cache[(row["chunk_id"], row["fact"])] = TeacherOutput(row["question"], row["short_answer"])
+    return cache
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
