@@ -83,7 +83,7 @@ class ChatService:
             return Prepared(query, [], None, retrieval_ms)
         max_new = self._max_new_tokens(request)
         budget = self.generator.context_window - max_new
-        docs = [prompt.PromptDoc(h.document, h.page, h.heading, h.text) for h in hits]
+        docs = [prompt.PromptDoc.of(h) for h in hits]
         history = request.history[-self.chat.history_turns :] if self.chat.history_turns else []
         kept, turns = prompt.pack(docs, request.question, history, budget, self.generator.count_tokens)
         kept_hits = [hits[docs.index(d)] for d in kept]

@@ -33,6 +33,11 @@ class PromptDoc:
     heading: str
     text: str
 
+    @classmethod
+    def of(cls, passage, redact: Callable[[str], str] = lambda text: text) -> "PromptDoc":
+        """From a search hit or a docstore chunk: chat and training build documents the same way."""
+        return cls(passage.document, passage.page, passage.heading, redact(passage.text))
+
 
 @dataclass
 class Turn:

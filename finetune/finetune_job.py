@@ -17,9 +17,10 @@ from typing import Any
 import yaml
 
 from assistant import prompt
-from assistant.runtime.checkpoint import _packaged_gguf, resolve_model_dir
+from assistant.runtime.checkpoint import packaged_gguf, resolve_model_dir
 from assistant.settings import Settings
 from finetune.dataset_card import read_card
+from finetune.synth_job import dataset_hash
 from finetune.recipe import LoraRecipe
 from finetune.registry import AdapterRegistry, AdapterVersion, check_name
 from finetune.trainer import LoraTrainer, Progress, TrainResult
@@ -49,7 +50,7 @@ def base_model_fingerprint(model: str) -> dict[str, str]:
     if path.is_dir():
         files = sorted([path / "config.json", *path.glob("*.safetensors")])
     else:
-        files = [path if path.suffix == ".gguf" else _packaged_gguf(model)]
+        files = [path if path.suffix == ".gguf" else packaged_gguf(model)]
     digest = hashlib.sha256()
     for file in files:
         with open(file, "rb") as handle:
@@ -73,14 +74,6 @@ def code_version() -> str:
     return f"ragtune {package}" + (f" ({rev})" if rev else "")
 
 
-def dataset_sha256(dataset: Path) -> str:
-    digest = hashlib.sha256()
-    for name in ("train.jsonl", "val.jsonl"):
-        if (dataset / name).is_file():
-            digest.update((dataset / name).read_bytes())
-    return digest.hexdigest()
-
-
 def run_finetune(
     settings: Settings,
     dataset: Path,
@@ -97,7 +90,7 @@ def run_finetune(
     check_name(name)
     if not (dataset / "train.jsonl").is_file():  # before loading a model for a minute
         raise FileNotFoundError(f"{dataset} holds no train.jsonl: give a directory written by `ragtune synth`")
-    data_hash = dataset_sha256(dataset)
+    data_hash = dataset_hash(dataset)
     work = _resumable(registry, name, data_hash) if resume else None
     if resume and work is None:
         raise FileNotFoundError(f"no interrupted run of adapter {name!r} on this dataset to resume")

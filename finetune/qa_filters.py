@@ -114,6 +114,11 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
+def cosine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of `a` with the same row of `b`."""
+    return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
 def near_duplicates(vectors: np.ndarray, threshold: float) -> list[int | None]:
     """For each row, the index of an earlier kept row it duplicates (cosine >= threshold), else None."""
     kept: list[int] = []

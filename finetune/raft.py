@@ -62,11 +62,6 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()).lower() in " ".join(b.split()).lower()
 
 
-def to_prompt_doc(chunk: ChunkRow, redact: Callable[[str], str]) -> prompt.PromptDoc:
-    # Mirrors ChatService.prepare: document name, start page, heading, chunk text.
-    return prompt.PromptDoc(chunk.document, chunk.page, chunk.heading, redact(chunk.text))
-
-
 def build_examples(
     pairs: list[QaPair],
     chunks: dict[int, ChunkRow],
@@ -99,7 +94,7 @@ def build_examples(
         drop_oracle = pair.id in dropped
         context = list(negatives) if drop_oracle else [pair.chunk_id, *negatives]
         rng.shuffle(context)
-        docs = [to_prompt_doc(chunks[c], redact) for c in context]
+        docs = [prompt.PromptDoc.of(chunks[c], redact) for c in context]
         question = redact(pair.question)
         if drop_oracle:
             target, position = prompt.REFUSAL, None

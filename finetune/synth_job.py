@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 
 from assistant.settings import Settings
 from finetune import qa_filters as F
@@ -88,11 +87,15 @@ class SynthJob:
                 progress(done, len(jobs))
 
         # --- filter --------------------------------------------------------------------------
+        embed = self.store.embedder.embed
+        for c, vector in zip(candidates, _vectors(embed, [c["question"] for c in candidates])):
+            c["vector"] = vector
+        golden_vectors = _vectors(embed, golden)
         tally = F.FilterTally()
         alive = self._text_filters(candidates, tally)
-        alive = self._embedding_filters(alive, golden, tally)
+        alive = self._embedding_filters(alive, golden_vectors, tally)
         alive = self._round_trip(alive, collection, tally)
-        golden_dupes = self._golden_overlap(candidates, alive, golden)
+        golden_dupes = self._golden_overlap(candidates, alive, golden_vectors)
 
         # --- split and build RAFT examples ------------------------------------------------------
         pairs = [self._pair(i, c, collection, documents[c["chunk"].document].sha256) for i, c in enumerate(alive)]
@@ -155,14 +158,13 @@ class SynthJob:
                 alive.append(c)
         return alive
 
-    def _embedding_filters(self, alive: list[dict], golden: list[str], tally: F.FilterTally) -> list[dict]:
+    def _embedding_filters(self, alive: list[dict], golden: np.ndarray, tally: F.FilterTally) -> list[dict]:
         if not alive:
             return []
-        embed = self.store.embedder.embed
-        questions = np.asarray(embed([c["question"] for c in alive]), dtype=np.float32)
-        facts = np.asarray(embed([c["fact"] for c in alive]), dtype=np.float32)
-        relevance = np.sum(F.cosine_rows(questions, facts) * np.eye(len(alive)), axis=1)
-        leak = F.cosine_rows(questions, np.asarray(embed(golden), dtype=np.float32)).max(axis=1) if golden else None
+        questions = np.stack([c["vector"] for c in alive])
+        facts = _vectors(self.store.embedder.embed, [c["fact"] for c in alive])
+        relevance = F.cosine_pairs(questions, facts)
+        leak = F.cosine_rows(questions, golden).max(axis=1) if len(golden) else None
         duplicate_of = F.near_duplicates(questions, self.cfg.duplicate_similarity)
         kept = []
         for i, c in enumerate(alive):
@@ -180,18 +182,14 @@ class SynthJob:
                 kept.append(c)
         return kept
 
-    def _golden_overlap(self, candidates: list[dict], kept: list[dict], golden: list[str]) -> dict[str, int]:
+    def _golden_overlap(self, candidates: list[dict], kept: list[dict], golden: np.ndarray) -> dict[str, int]:
         """How many golden questions have a near-duplicate among all generated questions (before the
         leak filter) and among the kept ones (after it: 0 by construction, checked here)."""
-        if not golden:
-            return {"golden": 0, "generated": 0, "kept": 0}
-        embed = self.store.embedder.embed
-        g = np.asarray(embed(golden), dtype=np.float32)
 
         def hits(rows: list[dict]) -> int:
-            if not rows:
+            if not rows or not len(golden):
                 return 0
-            sims = F.cosine_rows(g, np.asarray(embed([c["question"] for c in rows]), dtype=np.float32))
+            sims = F.cosine_rows(golden, np.stack([c["vector"] for c in rows]))
             return int((sims.max(axis=1) >= self.cfg.golden_similarity).sum())
 
         return {"golden": len(golden), "generated": hits(candidates), "kept": hits(kept)}
@@ -225,6 +223,10 @@ class SynthJob:
                 "question": self.redact(c["question"]), "short_answer": self.redact(c["short_answer"]),
                 "kept": all(f["ok"] for f in c.get("filters", {}).values()) and "round_trip" in c.get("filters", {}),
                 "filters": {name: {**f, "reason": self.redact(f["reason"])} for name, f in c.get("filters", {}).items()}}
+
+
+def _vectors(embed: Callable[[list[str]], Any], texts: list[str]) -> np.ndarray:
+    return np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 1), dtype=np.float32)
 
 
 def _teacher_cache(path: Path) -> dict[tuple[int, str], TeacherOutput]:

@@ -12,7 +12,7 @@ import random
 import resource
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -169,8 +169,6 @@ class LoraTrainer:
 
     # --- checkpoints ------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
-        from dataclasses import asdict
-
         torch = self.torch
         target = self.work_dir / "checkpoint"
         tmp = self.work_dir / "checkpoint.tmp"

@@ -28,7 +28,7 @@ def resolve_model_dir(model: str, cache_dir: Path) -> Path:
         if not (path / "config.json").is_file():
             raise GeneratorError(f"{path} is not a transformers model directory (no config.json)")
         return path
-    gguf = path if path.suffix == ".gguf" else _packaged_gguf(model)
+    gguf = path if path.suffix == ".gguf" else packaged_gguf(model)
     if not gguf.is_file():
         raise GeneratorError(f"GGUF file {gguf} does not exist")
     stat = gguf.stat()
@@ -44,7 +44,7 @@ def resolve_model_dir(model: str, cache_dir: Path) -> Path:
     return target
 
 
-def _packaged_gguf(name: str) -> Path:
+def packaged_gguf(name: str) -> Path:
     """An installed package that ships a GGUF exposes `assemble()` returning its path."""
     try:
         module = importlib.import_module(name.replace("-", "_"))
