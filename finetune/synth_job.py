@@ -98,7 +98,7 @@ class SynthJob:
         golden_dupes = self._golden_overlap(candidates, alive, golden_vectors)
 
         # --- split and build RAFT examples ------------------------------------------------------
-        pairs = [self._pair(i, c, collection, documents[c["chunk"].document].sha256) for i, c in enumerate(alive)]
+        pairs = [self._pair(c, collection, documents[c["chunk"].document].sha256) for c in alive]
         split = split_by_document(pairs, cfg.val_fraction, cfg.seed)
         # Distractors may come from any chunk of the collection except excluded documents.
         chunk_rows = {c.id: c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded}
@@ -210,7 +210,7 @@ class SynthJob:
         return kept
 
     # --- rows ------------------------------------------------------------------------------------
-    def _pair(self, index: int, c: dict, collection: str, sha: str) -> QaPair:
+    def _pair(self, c: dict, collection: str, sha: str) -> QaPair:
         chunk: ChunkRow = c["chunk"]
         digest = hashlib.sha256(f"{chunk.id}|{c['question']}".encode()).hexdigest()[:12]
         scores = {name: f["score"] for name, f in c["filters"].items()}

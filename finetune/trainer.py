@@ -58,8 +58,8 @@ class LoraTrainer:
         self.total_steps = steps_per_epoch * recipe.epochs
         if recipe.max_steps:
             self.total_steps = min(self.total_steps, recipe.max_steps)
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+        self.params = [p for p in model.parameters() if p.requires_grad]  # the LoRA weights
+        self.optimizer = torch.optim.AdamW(self.params, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, int(recipe.warmup_ratio * self.total_steps), self.total_steps
         )
@@ -119,7 +119,7 @@ class LoraTrainer:
             (loss / len(group)).backward()
             total += float(loss.detach())
             self.result.tokens += sum(len(e.input_ids) for e in batch)
-        self.torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.recipe.max_grad_norm)
+        self.torch.nn.utils.clip_grad_norm_(self.params, self.recipe.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
