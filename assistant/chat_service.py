@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from assistant import prompt
 from assistant.answer import ChatAnswer, Citation, FinalEvent, TokenEvent
 from assistant.inference_queue import InferenceQueue
 from assistant.runtime.base import GenerationRequest, GenerationStats, Generator
+from assistant.runtime.batching import generate_many
 from assistant.settings import ChatSettings, GeneratorSettings
 from ingestion.retriever import Retriever, SearchHit
 
@@ -27,6 +28,7 @@ class ChatRequest:
     documents: list[str] | None = None
     adapter: str | None = None  # None = the service's default adapter; "base" = no adapter
     max_new_tokens: int | None = None
+    retrieval: bool = True  # False = closed book: the model answers from its weights alone
 
 
 @dataclass
@@ -72,6 +74,9 @@ class ChatService:
     def prepare(self, request: ChatRequest) -> Prepared:
         started = time.monotonic()
         query = self.retrieval_query(request)
+        if not request.retrieval:
+            history = request.history[-self.chat.history_turns :] if self.chat.history_turns else []
+            return Prepared(query, [], prompt.render_closed_book(request.question, history), 0.0)
         # An empty list means the caller may read nothing: never let it widen to "every collection".
         nothing = request.collections is not None and not request.collections
         hits = [] if nothing else self.retriever.search(
@@ -117,28 +122,8 @@ class ChatService:
                 first_token_ms = (time.monotonic() - started) * 1000
             pieces.append(piece)
             yield TokenEvent(piece)
-        text = "".join(pieces).strip()
-        cited = [prepared.sources[n - 1] for n in prompt.cited_numbers(text, len(prepared.sources))]
-        refused = prompt.is_refusal(text)
-        yield FinalEvent(
-            ChatAnswer(
-                text=text,
-                citations=[] if refused else cited,
-                sources=prepared.sources,
-                refused=refused,
-                model=self.generator.name,
-                adapter=self.adapter_for(request),
-                finish_reason=stats.finish_reason or "stop",
-                prompt_tokens=stats.prompt_tokens,
-                completion_tokens=stats.completion_tokens,
-                timing_ms={
-                    "retrieval": round(prepared.retrieval_ms, 1),
-                    "first_token": round(first_token_ms or 0.0, 1),
-                    "total": round((time.monotonic() - started) * 1000, 1),
-                },
-                retrieval_query=prepared.retrieval_query,
-            )
-        )
+        timing = {"first_token": (first_token_ms or 0.0), "total": (time.monotonic() - started) * 1000}
+        yield FinalEvent(self._finish(request, prepared, "".join(pieces), stats, timing))
 
     async def answer(self, request: ChatRequest) -> ChatAnswer:
         async for event in self.stream(request):
@@ -146,10 +131,64 @@ class ChatService:
                 return event.answer
         raise RuntimeError("the answer stream ended without a final event")
 
+    def answer_batch(
+        self,
+        requests: list[ChatRequest],
+        prepared: list[Prepared] | None = None,
+        batch_size: int = 8,
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[ChatAnswer]:
+        """Answers to many questions at once (blocking), for offline jobs such as evaluation.
+
+        `prepared` lets a caller reuse retrieval across runs over the same questions (an
+        evaluation's variants with and without an adapter retrieve the same chunks). Latency per
+        answer is the batch's wall time shared evenly among its answers.
+        """
+        prepared = prepared or [self.prepare(r) for r in requests]
+        pending = [i for i, p in enumerate(prepared) if p.prompt_text is not None]
+        generations = [
+            GenerationRequest(prepared[i].prompt_text or "", self._max_new_tokens(requests[i]), list(prompt.STOP_SEQUENCES),
+                              adapter=self.adapter_for(requests[i]))
+            for i in pending
+        ]
+        started = time.monotonic()
+        outputs = generate_many(self.generator, generations, batch_size, on_done)
+        each_ms = (time.monotonic() - started) * 1000 / max(1, len(pending))
+        answers: list[ChatAnswer | None] = [None] * len(requests)
+        for index, (text, stats) in zip(pending, outputs):
+            timing = {"first_token": prepared[index].retrieval_ms + each_ms, "total": prepared[index].retrieval_ms + each_ms}
+            answers[index] = self._finish(requests[index], prepared[index], text, stats, timing)
+        for index, request in enumerate(requests):
+            if answers[index] is None:
+                answers[index] = self._no_context_answer(request, prepared[index], time.monotonic())
+                if on_done:
+                    on_done(1)
+        return [a for a in answers if a is not None]
+
     # --- helpers ------------------------------------------------------------------------------
     def _max_new_tokens(self, request: ChatRequest) -> int:
         cap = self.generation.max_new_tokens
         return min(request.max_new_tokens or cap, cap)
+
+    def _finish(
+        self, request: ChatRequest, prepared: Prepared, raw: str, stats: GenerationStats, timing: dict[str, float]
+    ) -> ChatAnswer:
+        text = raw.strip()
+        cited = [prepared.sources[n - 1] for n in prompt.cited_numbers(text, len(prepared.sources))]
+        refused = prompt.is_refusal(text)
+        return ChatAnswer(
+            text=text,
+            citations=[] if refused else cited,
+            sources=prepared.sources,
+            refused=refused,
+            model=self.generator.name,
+            adapter=self.adapter_for(request),
+            finish_reason=stats.finish_reason or "stop",
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            timing_ms={"retrieval": round(prepared.retrieval_ms, 1), **{k: round(v, 1) for k, v in timing.items()}},
+            retrieval_query=prepared.retrieval_query,
+        )
 
     def _citation(self, number: int, hit: SearchHit) -> Citation:
         snippet = " ".join(hit.text.split())

@@ -48,6 +48,7 @@ class ConversationService:
         max_new_tokens: int | None = None,
         persist: bool = True,
         history: list[prompt.Turn] | None = None,
+        retrieval: bool = True,
     ) -> ChatTurn:
         authorize(principal, "chat")
         self._check_adapter(adapter)
@@ -59,7 +60,8 @@ class ConversationService:
             self.db.conversations.add_message(conversation.id, principal.key_id, "user", message, admin=principal.is_admin)
             conversation_id = conversation.id
         searchable = self._collections(principal, collections)
-        request = ChatRequest(message, history or [], searchable, adapter=adapter, max_new_tokens=max_new_tokens)
+        request = ChatRequest(message, history or [], searchable, adapter=adapter, max_new_tokens=max_new_tokens,
+                              retrieval=retrieval)
         return ChatTurn(conversation_id or "", request)
 
     async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True) -> AsyncIterator[Any]:
@@ -152,7 +154,7 @@ class ConversationService:
         return allowed_collections(principal, requested, self.store.docstore.collections())
 
     def _check_adapter(self, adapter: str | None) -> None:
-        if adapter is not None and adapter not in self.chat.generator.adapters():
+        if adapter not in (None, "base") and adapter not in self.chat.generator.adapters():
             known = ", ".join(self.chat.generator.adapters()) or "none loaded"
             raise ApiError("unknown_adapter", f"unknown adapter {adapter!r} (available: {known})", 404)
 

@@ -19,6 +19,12 @@ INSTRUCTION = (
     "If the documents do not contain the answer, reply exactly: {refusal}"
 )
 REFUSAL = "The documents do not answer this question."
+# Closed book: no retrieval, the model answers from its weights (what a LoRA learned from the
+# documents). Evaluations compare it with the retrieval format; chat uses it when retrieval is off.
+CLOSED_BOOK_INSTRUCTION = (
+    "Answer the question about the organisation's documents from what you have learned. "
+    "If you do not know, reply exactly: {refusal}"
+)
 ANSWER_CUE = "Answer:"
 # A base model happily writes the next "Question:" itself; these end the answer there.
 STOP_SEQUENCES = ["\nQuestion:", "\nUser:", "\nDocuments:", "\n\n\n"]
@@ -61,11 +67,22 @@ def render(docs: Sequence[PromptDoc], question: str, history: Sequence[Turn] = (
         lines.append("(none)")
     for number, doc in enumerate(docs, start=1):
         lines += [doc_header(number, doc), doc.text.strip(), ""]
-    if history:
-        lines.append("Conversation:")
-        for turn in history:
-            lines.append(f"{'User' if turn.role == 'user' else 'Assistant'}: {' '.join(turn.content.split())}")
-        lines.append("")
+    lines += _conversation(history)
+    lines += [f"Question: {' '.join(question.split())}", ANSWER_CUE]
+    return "\n".join(lines)
+
+
+def _conversation(history: Sequence[Turn]) -> list[str]:
+    if not history:
+        return []
+    said = [f"{'User' if t.role == 'user' else 'Assistant'}: {' '.join(t.content.split())}" for t in history]
+    return ["Conversation:", *said, ""]
+
+
+def render_closed_book(question: str, history: Sequence[Turn] = ()) -> str:
+    """The prompt without documents: the same conversation and cue, a different instruction."""
+    lines = [CLOSED_BOOK_INSTRUCTION.format(refusal=REFUSAL), ""]
+    lines += _conversation(history)
     lines += [f"Question: {' '.join(question.split())}", ANSWER_CUE]
     return "\n".join(lines)
 

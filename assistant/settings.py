@@ -232,6 +232,72 @@ class SynthSettings(_Section):
     seed: int = Field(0, description="Seed for sampling, shuffling and the split.")
 
 
+class GuardrailsSettings(_Section):
+    enabled: bool = Field(True, description="Run the input, retrieval and output rails around every answer.")
+    injection_model: str = Field(
+        "", description="Injection classifier weights (.npz written by `guardrails/train_injection.py`); empty = the "
+        "file shipped in the package (trained on MiniLM vectors; with another embedder only the heuristics score)."
+    )
+    injection_threshold: float = Field(
+        0.0, ge=0, le=1, description="Attack probability from which a message is blocked; 0 = the threshold "
+        "calibrated at training time (stored with the weights)."
+    )
+    chunk_injection_threshold: float = Field(
+        0.0, ge=0, le=1, description="Same for retrieved chunks (indirect injection); 0 = the calibrated threshold."
+    )
+    chunk_action: Literal["neutralise", "drop"] = Field(
+        "neutralise", description="What happens to a chunk with embedded instructions: `neutralise` replaces the "
+        "instruction-like sentences with a marker; `drop` leaves the chunk out of the prompt."
+    )
+    mask_input_pii: bool = Field(True, description="Mask PII and secrets in the user's message before it is used.")
+    mask_output_pii: bool = Field(True, description="Mask PII and secrets in answers, streaming included.")
+    pii_kinds: list[str] = Field(
+        default_factory=lambda: ["email", "iban", "card", "national_id", "ip", "phone", "person", "secret"],
+        description="Kinds masked: those of finetune/pii.py plus `secret` (API keys, private keys, passwords).",
+    )
+    stream_holdback_max_chars: int = Field(
+        256, ge=16, description="Streaming masker: most characters held back while they could still be PII."
+    )
+    topics_enabled: bool = Field(True, description="Answer requests outside the allowed topics with `scope_message`.")
+    topics: list[str] = Field(
+        default_factory=lambda: [
+            "employee benefits: health, dental and vision insurance plans, coverage, deductibles, copays, claims",
+            "HR policies: leave, vacation, sick days, holidays, parental leave, working hours, remote work",
+            "pay and compensation: salary, payroll, bonuses, expenses, reimbursement, retirement and 401k",
+            "workplace conduct, performance reviews, training, career development, job roles and responsibilities",
+            "company perks, wellness programs, employee assistance, onboarding and offboarding",
+        ],
+        description="Allowed topics, each a short description with example terms; a message far from all is off-domain.",
+    )
+    topic_threshold: float = Field(
+        0.20, ge=-1, le=1, description="Cosine similarity (embedder) to the nearest allowed topic below which a "
+        "message is off-domain. Depends on the embedder (MiniLM: measured by bench/guardrails.py)."
+    )
+    scope_message: str = Field(
+        "I can only help with questions about the documents in this knowledge base (HR policies and benefits).",
+        description="Reply to an off-domain request.",
+    )
+    refusal_message: str = Field(
+        "I can't help with that request.", description="Reply to a blocked (attack) request."
+    )
+    grounding_enabled: bool = Field(True, description="Replace answers that the retrieved context does not support.")
+    grounding_threshold: float = Field(
+        0.5, ge=0, le=1, description="Share of answer sentences that must be supported by the context."
+    )
+    grounding_sentence_min_overlap: float = Field(
+        0.6, ge=0, le=1, description="A sentence is supported when this share of its content words occurs in one "
+        "window of the context (and all its numbers occur in the context)."
+    )
+    grounding_message: str = Field(
+        "The documents do not support a reliable answer to this question; please check the sources listed.",
+        description="Replacement for an ungrounded answer (the sources are listed by the caller).",
+    )
+    leakage_threshold: float = Field(
+        0.3, ge=0, le=1, description="Share of the system instruction's word 4-grams in an answer from which it is "
+        "a system-prompt leak."
+    )
+
+
 class Settings(_Section):
     """Everything ragtune reads. Dump it with `ragtune config`."""
 
@@ -251,6 +317,7 @@ class Settings(_Section):
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Grounded answering: retrieval depth, the not-in-the-documents threshold, history.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server, database, queue, limits and auth-related knobs.")
     synth: SynthSettings = Field(default_factory=SynthSettings, description="Synthetic QA generation for fine-tuning.")
+    guardrails: GuardrailsSettings = Field(default_factory=GuardrailsSettings, description="Input, retrieval and output rails: attacks, PII, topics, grounding, leakage.")
 
     @property
     def index_dir(self) -> Path:

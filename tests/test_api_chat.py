@@ -118,3 +118,13 @@ def test_a_generation_failing_midway_ends_the_stream_with_an_error_event(client,
     monkeypatch.setattr(generator, "stream", lambda *a, **k: (_ for _ in ()).throw(GeneratorError("broken")))
     failed = client.post("/v1/chat", json={"message": "hotel rate cap Berlin"})
     assert failed.status_code == 502 and failed.json()["error"]["code"] == "generation_failed"
+
+
+def test_closed_book_and_base_model_requests_for_evaluators(client):
+    closed = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?", "retrieval": False})
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["answer"]["sources"] == [] and closed.json()["answer"]["refused"]
+    base = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?", "adapter": "base"})
+    assert base.status_code == 200 and base.json()["answer"]["adapter"] is None
+    unknown = client.post("/v1/chat", json={"message": "hotel?", "adapter": "nope@v9"})
+    assert unknown.status_code == 404 and "nope@v9" in unknown.text

@@ -88,3 +88,23 @@ def test_collection_filter_and_max_new_tokens_are_applied(home):
     assert answer.completion_tokens <= 3 and answer.finish_reason in {"length", "stop"}
     with pytest.raises(IndexStoreError, match="invalid collection name"):
         run(chat.answer(ChatRequest("hotel rates", collections=["../etc"])))
+
+
+def test_closed_book_answers_without_retrieval(home):
+    answer = run(service(home).answer(ChatRequest("What is the hotel rate cap in Berlin?", retrieval=False)))
+    # The fake model refuses when no document is in its prompt: nothing was retrieved or shown.
+    assert answer.sources == [] and answer.refused and answer.finish_reason != "no_context"
+    assert "Documents:" not in prompt.render_closed_book("q") and prompt.render_closed_book("q").endswith("Answer:")
+
+
+def test_answer_batch_equals_answering_one_by_one_and_reuses_retrieval(home):
+    chat = service(home)
+    requests = [ChatRequest("What is the hotel rate cap in Berlin?"), ChatRequest("zzz qqq xxyz", retrieval=True),
+                ChatRequest("What is the hotel rate cap in Berlin?", retrieval=False)]
+    single = [run(chat.answer(r)) for r in requests]
+    prepared = [chat.prepare(r) for r in requests]
+    done = []
+    batch = chat.answer_batch(requests, prepared, batch_size=2, on_done=done.append)
+    assert [(a.text, a.refused, [c.chunk_id for c in a.citations]) for a in batch] == \
+        [(a.text, a.refused, [c.chunk_id for c in a.citations]) for a in single]
+    assert sum(done) == len(requests) and all(a.timing_ms["total"] >= 0 for a in batch)

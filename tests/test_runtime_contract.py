@@ -234,3 +234,18 @@ def test_gguf_is_converted_once_even_by_concurrent_loaders(tmp_path, monkeypatch
     assert found[0].parent == tmp_path / "c" and found[0].name.startswith("m-")
     gguf.write_bytes(b"GGUF v2")  # a changed file (size, mtime) is a different model
     assert checkpoint.resolve_model_dir(str(gguf), tmp_path / "c") != found[0] and len(calls) == 2
+
+
+def test_many_generations_equal_one_at_a_time_in_batches_of_mixed_lengths(backend):
+    """The evaluation path (padded batches where the backend batches) gives the streamed answers."""
+    from assistant.runtime.batching import generate_many
+
+    generator, _ = backend
+    prompts = [PROMPT, PROMPT + " Berlin", "Question: hotel?\nAnswer:", PROMPT.replace("hotel", "flight")]
+    stop = ["\nQuestion:"]
+    one_by_one = [generate(generator, max_new_tokens=6, stop=stop, prompt_text=p) for p in prompts]
+    done = []
+    many = generate_many(generator, [GenerationRequest(p, 6, stop) for p in prompts], batch_size=3, on_done=done.append)
+    assert [text.strip() for text, _ in many] == [text.strip() for text, _ in one_by_one]
+    assert [s.completion_tokens for _, s in many] == [s.completion_tokens for _, s in one_by_one]
+    assert sum(done) == len(prompts)

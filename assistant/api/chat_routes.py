@@ -64,7 +64,8 @@ async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
 )
 async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
     turn = svc.conversations.begin(
-        principal, data.message, data.conversation_id, data.collections, data.adapter, data.max_new_tokens
+        principal, data.message, data.conversation_id, data.collections, data.adapter, data.max_new_tokens,
+        retrieval=data.retrieval,
     )
     events = svc.conversations.stream(principal, turn)
     first = await first_event(events)

@@ -17,7 +17,10 @@ class ChatBody(_Body):
     message: str = Field(min_length=1, max_length=_TEXT_MAX, description="The user's question.")
     conversation_id: str | None = Field(None, max_length=64, description="Continue this conversation; omit to start one.")
     collections: list[str] | None = Field(None, max_length=32, description="Search only these (default: all the key may read).")
-    adapter: str | None = Field(None, max_length=128, description="LoRA adapter to answer with; omit for the base model.")
+    adapter: str | None = Field(
+        None, max_length=128, description="LoRA adapter to answer with (NAME or NAME@vN); 'base' for none; omit for the promoted default."
+    )
+    retrieval: bool = Field(True, description="false = closed book: answer from the model alone, no documents (for evaluations).")
     stream: bool = Field(False, description="Server-Sent Events: `token` events, then one `final` event.")
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Cap below the server's own cap.")
 

@@ -150,6 +150,17 @@ class OpenAIGenerator:
         if not stats.prompt_tokens:  # the server sent no usage: ask its tokenizer (or estimate)
             stats.prompt_tokens = self.count_tokens(request.prompt) + self._special_overhead
 
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[tuple[str, GenerationStats]]:
+        """Concurrent requests: vLLM/TGI batch what arrives together, so an evaluation keeps them busy."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(request: GenerationRequest) -> tuple[str, GenerationStats]:
+            stats = GenerationStats()
+            return "".join(self.stream(request, threading.Event(), stats)), stats
+
+        with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
+            return list(pool.map(one, requests))
+
     def close(self) -> None:
         self.client.close()
 

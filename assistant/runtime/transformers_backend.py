@@ -82,6 +82,45 @@ class TransformersGenerator:
     def close(self) -> None:
         self.model = None
 
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[tuple[str, GenerationStats]]:
+        """Greedy answers for many prompts in padded batches: the evaluation path, not serving.
+
+        On a CPU a decode step costs about as much for eight sequences as for one (the 262k-word
+        output layer is read once per step either way), so batches make decoding ~2.5x cheaper per
+        answer. All requests of one call share one adapter. Numerics differ from `stream` by padding
+        only (left padding + attention mask), which can flip a near-tie between two tokens.
+        """
+        if not requests:
+            return []
+        adapter = requests[0].adapter
+        if any(r.adapter != adapter for r in requests) or any(r.temperature > 0 for r in requests):
+            raise GeneratorError("generate_batch takes greedy requests for one adapter")
+        require_adapter(adapter, self.adapters())
+        stops = sorted({s for r in requests for s in r.stop})
+        budget = max(r.max_new_tokens for r in requests)
+        self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
+        encoded = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True).to(self.settings.device)
+        width = int(encoded["input_ids"].shape[1])
+        if width + budget > self.context_window:
+            raise GeneratorError(f"a prompt ({width} tokens) plus {budget} new tokens exceeds the {self.context_window}-token window")
+        with self._lock, self.torch.inference_mode(), self._adapter(adapter):
+            out = self.model.generate(
+                **encoded, max_new_tokens=budget, do_sample=False, top_p=None, top_k=None,
+                stopping_criteria=[_StopStrings(self.tokenizer, stops, width)] if stops else None,
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids),
+            )
+        results = []
+        for row, request in enumerate(requests):
+            tokens = [int(t) for t in out[row, width:]]
+            ended = next((i for i, t in enumerate(tokens) if t in self.eos_ids or t == self.tokenizer.pad_token_id), None)
+            tokens = tokens[:ended] if ended is not None else tokens
+            text = self.tokenizer.decode(tokens[: request.max_new_tokens], skip_special_tokens=True)
+            cut = min((text.find(s) for s in request.stop if s in text), default=-1)
+            stats = GenerationStats(int(encoded["attention_mask"][row].sum()), min(len(tokens), request.max_new_tokens))
+            stats.finish_reason = "stop" if cut >= 0 or (ended is not None and ended <= request.max_new_tokens) else "length"
+            results.append((text[:cut] if cut >= 0 else text, stats))
+        return results
+
     # --- decoding -----------------------------------------------------------------------------
     def _adapter(self, name: str | None) -> AbstractContextManager:
         """Select `name` (None = the base model) for the duration of one generation; caller holds the lock."""
@@ -145,3 +184,20 @@ class TransformersGenerator:
             return int(logits.argmax())
         probs = self.torch.softmax(logits / temperature, dim=-1)
         return int(self.torch.multinomial(probs, 1, generator=sampler))
+
+
+class _StopStrings:
+    """Ends each row of a batch at its first stop sequence (a row that stops is padded from then on).
+
+    transformers' own `stop_strings` precomputes token-suffix tables that fail on some vocabularies;
+    decoding each row's short completion per step costs far less than the forward pass it saves.
+    """
+
+    def __init__(self, tokenizer, stops: list[str], prompt_width: int):
+        self.tokenizer, self.stops, self.width = tokenizer, stops, prompt_width
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)

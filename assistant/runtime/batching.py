@@ -1,0 +1,43 @@
+"""Many generations at once, for offline jobs (evaluation): batched where the backend can batch.
+
+A backend may offer `generate_batch(requests) -> [(text, stats)]` for requests that share one
+adapter (transformers: padded batches; openai: concurrent requests the server batches itself).
+Backends without it (the fake) are streamed one request at a time. Serving never uses this path:
+interactive answers stream through the inference queue.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Sequence
+
+from assistant.runtime.base import GenerationRequest, GenerationStats, Generator
+
+Done = Callable[[int], None]  # called with the number of requests just finished
+
+
+def generate_many(
+    generator: Generator, requests: Sequence[GenerationRequest], batch_size: int = 8, on_done: Done | None = None
+) -> list[tuple[str, GenerationStats]]:
+    results: list[tuple[str, GenerationStats] | None] = [None] * len(requests)
+    batch = getattr(generator, "generate_batch", None)
+    if batch is None or batch_size <= 1:
+        for index, request in enumerate(requests):
+            stats = GenerationStats()
+            results[index] = ("".join(generator.stream(request, threading.Event(), stats)), stats)
+            if on_done:
+                on_done(1)
+        return [r for r in results if r is not None]
+    by_adapter: dict[str | None, list[int]] = {}
+    for index, request in enumerate(requests):
+        by_adapter.setdefault(request.adapter, []).append(index)
+    for indices in by_adapter.values():
+        # Similar lengths side by side: less padding to compute in each batch.
+        indices.sort(key=lambda i: len(requests[i].prompt))
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            for index, result in zip(chunk, batch([requests[i] for i in chunk])):
+                results[index] = result
+            if on_done:
+                on_done(len(chunk))
+    return [r for r in results if r is not None]
