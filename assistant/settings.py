@@ -218,8 +218,13 @@ class SynthSettings(_Section):
     )
     round_trip_k: int = Field(5, ge=1, description="The question must retrieve its own chunk within this many hits.")
     distractors: int = Field(3, ge=0, le=10, description="Hard-negative chunks per RAFT example.")
+    answer_context_sentences: int = Field(
+        2, ge=0, le=5, description="Sentences of the chunk after the fact sentence that join it in a quoted answer "
+        "(a sentence opening with 'This'/'It'/... also brings the one before), so targets read like a short "
+        "reference paragraph instead of one line; 0 = the fact sentence alone."
+    )
     oracle_drop_fraction: float = Field(
-        0.2, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
+        0.15, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
     )
     val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation, by document.")
     redact_pii: bool = Field(True, description="Redact PII from every text written to the dataset.")

@@ -34,6 +34,26 @@ def sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
 
 
+_ANAPHORA = ("this ", "that ", "these ", "those ", "it ", "they ", "such ", "however", "also", "in addition")
+
+
+def answer_passage(chunk_text: str, fact: str, following: int) -> str:
+    """The fact sentence with the `following` sentences after it, verbatim from the chunk; a fact
+    that leans on the sentence before ("This means ...") brings that one too. Stops at a sentence
+    that is not prose (a heading or table fragment)."""
+    parts = sentences(chunk_text)
+    if fact not in parts:
+        return fact
+    at = parts.index(fact)
+    start = at - 1 if at > 0 and fact.lower().startswith(_ANAPHORA) else at
+    picked = parts[start : at + 1]
+    for sentence in parts[at + 1 : at + 1 + following]:
+        if sentence[-1] not in ".!?" or sum(c.isalpha() for c in sentence) < 0.6 * len(sentence):
+            break
+        picked.append(sentence)
+    return " ".join(picked)
+
+
 def fact_sentences(chunk_text: str, min_words: int, max_words: int, limit: int) -> list[str]:
     """Up to `limit` sentences worth asking about: long enough to state something, not a heading
     or a table fragment; the most word-rich first, so a chunk's main statements are used."""

@@ -143,7 +143,7 @@ class SynthJob:
             text = c["chunk"].text
             checks = [("sanity", F.sanity(c["question"], cfg.question_min_words, cfg.question_max_words)),
                       ("not_a_copy", F.not_a_copy(c["question"], text, cfg.copy_max_overlap))]
-            c["answer"], c["answer_source"] = c["fact"], "quote"
+            c["answer"], c["answer_source"] = F.answer_passage(text, c["fact"], cfg.answer_context_sentences), "quote"
             if cfg.teacher_answers and c["short_answer"]:
                 if F.grounded(c["short_answer"], text, cfg.min_answer_recall).ok:
                     c["answer"], c["answer_source"] = c["short_answer"], "teacher"

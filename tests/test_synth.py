@@ -188,3 +188,16 @@ def test_synth_job_writes_a_split_redacted_dataset_with_a_card(settings, tmp_pat
     again.run("default", tmp_path / "ds2", reuse=out)
     questions = lambda d: [(r["chunk_id"], r["question"]) for r in map(json.loads, (d / "candidates.jsonl").open())]
     assert questions(tmp_path / "ds2") == questions(out)  # as written (redacted), nothing asked again
+
+
+def test_quoted_answers_take_the_following_sentences_and_the_one_a_pronoun_needs():
+    from finetune.qa_filters import answer_passage
+
+    chunk = ("Dental cover starts after 90 days. This means that claims before then are declined. "
+             "Appeals go to the plan office. Orthodontics is excluded. | Table | 3 |")
+    fact = "This means that claims before then are declined."
+    assert answer_passage(chunk, fact, 1) == ("Dental cover starts after 90 days. This means that claims before "
+                                              "then are declined. Appeals go to the plan office.")
+    assert answer_passage(chunk, "Appeals go to the plan office.", 0) == "Appeals go to the plan office."
+    assert answer_passage(chunk, "Orthodontics is excluded.", 3) == "Orthodontics is excluded."  # table fragment stops it
+    assert answer_passage(chunk, "not in the chunk.", 2) == "not in the chunk."
