@@ -303,6 +303,22 @@ class GuardrailsSettings(_Section):
     )
 
 
+class EvalSettings(_Section):
+    batch_size: int = Field(8, ge=1, le=64, description="In-process: answers generated together per batch (CPU decoding "
+                            "costs about the same for 8 rows as for 1).")
+    max_new_tokens: int = Field(96, ge=8, description="Cap per evaluated answer, in generator tokens.")
+    concurrency: int = Field(2, ge=1, le=64, description="--url: requests in flight against the server.")
+    request_timeout_s: float = Field(300.0, gt=0, description="--url: per-request timeout, in seconds.")
+    judge: str = Field(
+        "", description="LLM judge for faithfulness, answer relevancy and factual correctness: openai:URL (any "
+        "OpenAI-compatible server; with judge_model) or a local transformers model directory. Empty = those metrics "
+        "are not scored. The default 270M generator is refused as a judge."
+    )
+    judge_model: str = Field("", description="Model name on an openai: judge server.")
+    judge_api_key_env: str = Field("RAGTUNE_JUDGE_API_KEY", description="Environment variable holding the judge server's key.")
+    seed: int = Field(0, description="Seed of the bootstrap resampling.")
+
+
 class Settings(_Section):
     """Everything ragtune reads. Dump it with `ragtune config`."""
 
@@ -323,6 +339,7 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP server, database, queue, limits and auth-related knobs.")
     synth: SynthSettings = Field(default_factory=SynthSettings, description="Synthetic QA generation for fine-tuning.")
     guardrails: GuardrailsSettings = Field(default_factory=GuardrailsSettings, description="Input, retrieval and output rails: attacks, PII, topics, grounding, leakage.")
+    eval: EvalSettings = Field(default_factory=EvalSettings, description="Scorecards: batching, the optional LLM judge, bootstrap seed.")
 
     @property
     def index_dir(self) -> Path:
@@ -339,6 +356,10 @@ class Settings(_Section):
     @property
     def adapters_dir(self) -> Path:
         return self.home / "adapters"
+
+    @property
+    def evals_dir(self) -> Path:
+        return self.home / "evals"
 
     @property
     def models_dir(self) -> Path:

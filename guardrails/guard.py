@@ -1,0 +1,155 @@
+"""The Guard: every rail behind four calls, configured by the `guardrails` settings section.
+
+    guard = Guard.from_settings(settings)            # or Guard(settings.guardrails, embedder)
+    v = guard.check_input(user_text)                 # InputVerdict: blocked? reply? masked text
+    kept = guard.check_chunks([hit.text for hit in hits])   # list[ChunkVerdict]: dropped? neutralised text
+    out = guard.check_output(answer, [c.text for c in kept if not c.dropped])   # OutputVerdict
+    stream = guard.output_stream(); stream.feed(token) ...; stream.flush()      # masked streaming
+
+Input rails: injection (block), PII/secrets (mask), topic (replace with the scope message). Retrieval rail:
+chunk injection (neutralise the instruction-like sentences, or drop). Output rails: system-prompt leakage and
+groundedness (replace the whole answer), PII/secrets (mask). The Guard is pure computation: it logs nothing
+and keeps no state between calls, so the caller owns audit logging (the results carry rail, action, score
+and a reason without the matched text) and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from guardrails.grounding import GroundingChecker
+from guardrails.injection import DEFAULT_MODEL, InjectionClassifier, InjectionDetector, features
+from guardrails.leakage import LeakageRail
+from guardrails.pii_rail import PiiMasker, StreamMasker
+from guardrails.topics import TopicRail
+from guardrails.verdict import ChunkVerdict, InputVerdict, OutputVerdict, RailResult
+
+log = logging.getLogger(__name__)
+NEUTRALISED = "[instruction removed]"
+
+
+class Guard:
+    def __init__(self, config, embedder, classifier: InjectionClassifier | None = None,
+                 instruction: str | None = None, refusal: str | None = None) -> None:
+        """`config`: a GuardrailsSettings; `embedder`: the project's embedder (real or fake);
+        `classifier`: injection weights for that embedder (None: heuristics only); `instruction`: the system
+        instruction to watch for leaks (default assistant.prompt.INSTRUCTION); `refusal`: the model's own
+        refusal sentence, which is always grounded (default assistant.prompt.REFUSAL)."""
+        from assistant.prompt import REFUSAL
+
+        self.config = config
+        self.embedder = embedder
+        self.injection = InjectionDetector(embedder, classifier)
+        if classifier is not None and self.injection.classifier is None:
+            log.warning("injection classifier was trained for %s, not %s: heuristics only",
+                        classifier.embedder_id, getattr(embedder, "id", None))
+        self.input_threshold = config.injection_threshold or self.injection.threshold
+        self.chunk_threshold = config.chunk_injection_threshold or self.injection.chunk_threshold
+        self.masker = PiiMasker(config.pii_kinds)
+        self.topics = TopicRail(embedder, config.topics, config.topic_threshold)
+        self.grounding = GroundingChecker(config.grounding_threshold, config.grounding_sentence_min_overlap,
+                                          refusals=[refusal or REFUSAL])
+        self.leakage = LeakageRail(instruction, config.leakage_threshold)
+
+    @classmethod
+    def from_settings(cls, settings, embedder=None) -> "Guard":
+        """From the whole Settings: the configured embedder and injection weights (the packaged file by
+        default; a missing file means heuristics only)."""
+        from ingestion.embedder import build_embedder
+
+        config = settings.guardrails
+        path = Path(config.injection_model) if config.injection_model else DEFAULT_MODEL
+        classifier = InjectionClassifier.load(path) if path.exists() else None
+        if classifier is None:
+            log.warning("no injection classifier at %s: heuristics only", path)
+        return cls(config, embedder or build_embedder(settings.embedder), classifier)
+
+    # -- input -------------------------------------------------------------------------------------------
+    def check_input(self, text: str) -> InputVerdict:
+        if not self.config.enabled:
+            return InputVerdict(False, text)
+        revealed = features(text)[0]
+        wanted = [revealed] if revealed == text else [revealed, text]
+        need_vectors = self.injection.classifier is not None or self.config.topics_enabled
+        vectors = self.embedder.embed(wanted) if need_vectors else None
+        attack = self.injection.score(text, None if self.injection.classifier is None else vectors[0])
+        results = []
+        if attack.score >= self.input_threshold:
+            results.append(RailResult("injection", True, "block", attack.score, attack.reason))
+        else:
+            results.append(RailResult.passed("injection", attack.score))
+        masked_text = text
+        if self.config.mask_input_pii:
+            masked = self.masker.mask(text)
+            masked_text = masked.text
+            results.append(RailResult("pii", True, "mask", float(len(masked.spans)), ",".join(masked.kinds))
+                           if masked.spans else RailResult.passed("pii", 0.0))
+        if self.config.topics_enabled:
+            results.append(self.topics.check(text, vectors[-1]))
+        reply = None
+        if results[0].acted:
+            reply = self.config.refusal_message
+        elif any(r.rail == "topic" and r.acted for r in results):
+            reply = self.config.scope_message
+        return InputVerdict(reply is not None, masked_text, results, reply)
+
+    # -- retrieval ---------------------------------------------------------------------------------------
+    def check_chunks(self, chunks: Sequence[str]) -> list[ChunkVerdict]:
+        return [self.check_chunk(chunk, i) for i, chunk in enumerate(chunks)]
+
+    def check_chunk(self, chunk: str, index: int = 0) -> ChunkVerdict:
+        if not self.config.enabled:
+            return ChunkVerdict(index, False, chunk)
+        worst, scored = self.injection.score_chunk(chunk)
+        if worst.score < self.chunk_threshold:
+            return ChunkVerdict(index, False, chunk, [RailResult.passed("chunk_injection", worst.score)])
+        bad = [sentence for sentence, sc in scored if sc.score >= self.chunk_threshold]
+        if self.config.chunk_action == "drop" or not bad:  # nothing to cut out: the disguise spans the chunk
+            return ChunkVerdict(index, True, "", [RailResult("chunk_injection", True, "drop", worst.score, worst.reason)])
+        text = chunk
+        for sentence in bad:
+            text = text.replace(sentence, NEUTRALISED)
+        return ChunkVerdict(index, False, text, [RailResult("chunk_injection", True, "mask", worst.score, worst.reason)])
+
+    # -- output ------------------------------------------------------------------------------------------
+    def check_output(self, answer: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
+        """`contexts`: the chunk texts the answer was generated from; None or empty skips grounding."""
+        if not self.config.enabled:
+            return OutputVerdict(answer, False, None)
+        results = [self.leakage.check(answer)]
+        grounded, unsupported = None, []
+        if self.config.grounding_enabled and contexts:
+            found = self.grounding.check(answer, contexts)
+            grounded, unsupported = found.grounded, found.unsupported
+            results.append(RailResult("grounding", True, "replace", found.score, "unsupported answer") if not grounded
+                           else RailResult.passed("grounding", found.score))
+        if results[0].acted:
+            return OutputVerdict(self.config.refusal_message, True, grounded, results, unsupported)
+        if grounded is False:
+            return OutputVerdict(self.config.grounding_message, True, grounded, results, unsupported)
+        text = answer
+        if self.config.mask_output_pii:
+            masked = self.masker.mask(answer)
+            text = masked.text
+            results.append(RailResult("pii", True, "mask", float(len(masked.spans)), ",".join(masked.kinds))
+                           if masked.spans else RailResult.passed("pii", 0.0))
+        return OutputVerdict(text, False, grounded, results, unsupported)
+
+    def output_stream(self) -> StreamMasker | "_Passthrough":
+        """A streaming masker for one answer: `feed(piece) -> str` as tokens arrive, `flush() -> str` at the end.
+        Leakage and grounding need the whole answer: run `check_output` on it after the stream ends."""
+        if not (self.config.enabled and self.config.mask_output_pii):
+            return _Passthrough()
+        return self.masker.stream(self.config.stream_holdback_max_chars)
+
+
+class _Passthrough:
+    spans: list = []
+
+    def feed(self, piece: str) -> str:
+        return piece
+
+    def flush(self) -> str:
+        return ""
