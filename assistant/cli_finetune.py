@@ -42,9 +42,9 @@ def register(app: typer.Typer, err, or_exit) -> None:
     ) -> None:
         """Generate grounded question-answer pairs from indexed chunks, as RAFT training examples.
 
-        The teacher writes a question about one sentence of a chunk; the answer is that sentence,
-        quoted. Filters (sanity, copy, groundedness, relevance, golden leak, near-duplicates, round
-        trip through our retriever) each report an acceptance rate. Output: train/val JSONL split by
+        The teacher writes a question about one sentence of a chunk; the answer is that sentence
+        and the ones after it, quoted. Filters (sanity, copy, groundedness, relevance, golden leak,
+        near-duplicates, round trip through our retriever) each report an acceptance rate. Output: train/val JSONL split by
         document, every candidate with its filter outcome, and a dataset card (card.md).
         """
         settings: Settings = ctx.obj
@@ -152,9 +152,25 @@ def register(app: typer.Typer, err, or_exit) -> None:
         print(json.dumps(or_exit(lambda: assembly.adapter_registry(ctx.obj).get(ref)).metadata, indent=2, default=str))
 
     @adapters_app.command("promote")
-    def adapters_promote(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME@vN (or NAME = newest).")) -> None:
+    def adapters_promote(
+        ctx: typer.Context,
+        ref: str = typer.Argument(..., help="NAME@vN (or NAME = newest)."),
+        require_scorecard: bool = typer.Option(False, "--require-scorecard", help="Refuse unless `ragtune eval` recorded "
+                                               "a passing scorecard for this version."),
+        minimum: list[str] = typer.Option([], "--min", help="With --require-scorecard: METRIC=VALUE the recorded "
+                                          "scorecard must meet (repeatable), e.g. --min token_f1=0.3."),
+    ) -> None:
         """Make a version the one served by default (restart the server to pick it up)."""
-        v = or_exit(lambda: assembly.adapter_registry(ctx.obj).promote(ref))
+        registry = assembly.adapter_registry(ctx.obj)
+        if require_scorecard or minimum:
+            from eval.gates import scorecard_allows
+
+            ok, why = or_exit(lambda: scorecard_allows(registry.get(ref).metadata, minimum))
+            if not ok:
+                err.print(f"[red]not promoted:[/red] {why}")
+                raise typer.Exit(1)
+            err.print(f"scorecard: {why}")
+        v = or_exit(lambda: registry.promote(ref))
         err.print(f"promoted {v.ref}")
 
     @adapters_app.command("rollback")
