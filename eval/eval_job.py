@@ -92,7 +92,7 @@ class EvalJob:
             "counts": counts,
             "metrics": {n: {**asdict(CATALOGUE[n]), "requires": CATALOGUE[n].needs or None} for n in used},
             "run": {
-                "golden": config.get("golden"), "started": started.isoformat(timespec="seconds"),
+                "golden": ", ".join(Path(g).name for g in config.get("golden") or []), "started": started.isoformat(timespec="seconds"),
                 "duration_s": round(duration_s, 1), "judge": self.judge, "model": self.answerer.model,
                 "mode": self.answerer.description,
                 "variants": {v.name: {"adapter": v.adapter, "retrieval": v.retrieval} for v in self.variants},

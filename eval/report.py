@@ -27,7 +27,7 @@ margin:1.8rem 0 .6rem;border-bottom:1px solid #ddd}h3{font-size:1rem;margin:0 0 
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #ddd;padding:.3rem .5rem;
 text-align:left;vertical-align:top}thead th{background:#f4f4f6}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 td.best{background:#dff3e3;font-weight:700}.ci{color:#666;font-weight:400}.na{color:#999}.pass{color:#17792f;font-weight:700}
-.fail{color:#b3261e;font-weight:700}svg.chart{max-width:100%;height:auto;display:block}figure{margin:0 0 1rem}
+.fail{color:#b3261e;font-weight:700}svg.chart{max-width:100%;height:auto;display:block}figure.latency svg.chart{max-width:560px}figure{margin:0 0 1rem}
 details.q{border:1px solid #ddd;border-radius:6px;margin:.4rem 0}details.q>summary{cursor:pointer;padding:.45rem .6rem;
 background:#f8f8fa}.qid{font-family:ui-monospace,monospace;color:#555;margin-right:.4rem}.keys{display:block;
 font-size:.85rem;color:#444}.qbody{padding:.6rem}.grid{display:grid;grid-template-columns:repeat(var(--n),minmax(17rem,1fr));
@@ -145,7 +145,7 @@ def _charts(summary: dict, names: list[str], rows: list[dict]) -> str:
         figures.append(f"<figure>{svg}<figcaption class=\"small\">Metrics per variant; whiskers are 95% "
                        "bootstrap confidence intervals.</figcaption></figure>")
     if svg := report_charts.latency_chart(_timing(summary, rows), names):
-        figures.append(f"<figure>{svg}<figcaption class=\"small\">Answer latency per variant: p50 (solid) and "
+        figures.append(f"<figure class=\"latency\">{svg}<figcaption class=\"small\">Answer latency per variant: p50 (solid) and "
                        "p95 (hatched).</figcaption></figure>")
     return f'<section id="charts"><h2>Charts</h2>{"".join(figures) or "<p>Nothing to chart.</p>"}</section>'
 
