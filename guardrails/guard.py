@@ -97,12 +97,16 @@ class Guard:
 
     # -- retrieval ---------------------------------------------------------------------------------------
     def check_chunks(self, chunks: Sequence[str]) -> list[ChunkVerdict]:
-        return [self.check_chunk(chunk, i) for i, chunk in enumerate(chunks)]
+        """One verdict per chunk, in order; the suspicious sentences of all chunks are embedded in one batch."""
+        if not self.config.enabled:
+            return [ChunkVerdict(i, False, chunk) for i, chunk in enumerate(chunks)]
+        return [self._chunk_verdict(i, chunk, worst, scored)
+                for i, (chunk, (worst, scored)) in enumerate(zip(chunks, self.injection.score_chunks(chunks)))]
 
     def check_chunk(self, chunk: str, index: int = 0) -> ChunkVerdict:
-        if not self.config.enabled:
-            return ChunkVerdict(index, False, chunk)
-        worst, scored = self.injection.score_chunk(chunk)
+        return self.check_chunks([chunk])[0] if self.config.enabled else ChunkVerdict(index, False, chunk)
+
+    def _chunk_verdict(self, index: int, chunk: str, worst, scored) -> ChunkVerdict:
         if worst.score < self.chunk_threshold:
             return ChunkVerdict(index, False, chunk, [RailResult.passed("chunk_injection", worst.score)])
         bad = [sentence for sentence, sc in scored if sc.score >= self.chunk_threshold]

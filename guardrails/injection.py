@@ -128,8 +128,8 @@ class InjectionClassifier:
         return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
 
     def save(self, path: Path) -> None:
-        np.savez(path, weights=self.weights, bias=np.float32(self.bias), embedder_id=np.str_(self.embedder_id),
-                 threshold=np.float32(self.threshold), chunk_threshold=np.float32(self.chunk_threshold),
+        np.savez(path, weights=self.weights, bias=np.float64(self.bias), embedder_id=np.str_(self.embedder_id),
+                 threshold=np.float64(self.threshold), chunk_threshold=np.float64(self.chunk_threshold),
                  feature_names=np.array(FEATURE_NAMES), meta=np.str_(json.dumps(self.meta, sort_keys=True)))
 
     @classmethod
@@ -192,20 +192,29 @@ class InjectionDetector:
         return self.score_many([text], None if vector is None else vector[None, :])[0]
 
     def score_chunk(self, chunk: str) -> tuple[InjectionScore, list[tuple[str, InjectionScore]]]:
-        """The chunk's score (its worst sentence) and each suspicious sentence with its score.
+        return self.score_chunks([chunk])[0]
+
+    def score_chunks(self, chunks: Sequence[str]) -> list[tuple[InjectionScore, list[tuple[str, InjectionScore]]]]:
+        """Per chunk: its score (its worst sentence) and each suspicious sentence with its score.
 
         Only sentences where a heuristic fires, or that talk to an AI/about instructions, go to the
-        classifier: a retrieved chunk is mostly prose and embedding every sentence would cost too much.
+        classifier (all chunks' in one batch): a retrieved chunk is mostly prose, and embedding every
+        sentence would cost too much.
         """
-        sentences = [s.strip() for s in _SENTENCE.split(chunk) if s and s.strip()]
-        suspects = [s for s in sentences if _CUE.search(reveal(s)[0])]
-        scored = list(zip(suspects, self.score_many(suspects))) if suspects else []
-        whole = features(chunk)  # disguises spread over sentences (a base64 blob on its own line)
-        worst = max((sc for _, sc in scored), key=lambda sc: sc.score, default=None)
-        whole_heur = heuristic_score(whole[1])
-        if worst is None or whole_heur > worst.score:
-            worst = InjectionScore(whole_heur if whole[2] else 0.0, whole_heur, None, whole[2])
-        return worst, scored
+        suspects = [[s.strip() for s in _SENTENCE.split(chunk) if s and s.strip() and _CUE.search(reveal(s)[0])]
+                    for chunk in chunks]
+        flat = [s for group in suspects for s in group]
+        flat_scores = iter(self.score_many(flat)) if flat else iter(())
+        out = []
+        for chunk, group in zip(chunks, suspects):
+            scored = [(s, next(flat_scores)) for s in group]
+            whole = features(chunk)  # disguises spread over sentences (a base64 blob on its own line)
+            worst = max((sc for _, sc in scored), key=lambda sc: sc.score, default=None)
+            whole_heur = heuristic_score(whole[1])
+            if worst is None or whole_heur > worst.score:
+                worst = InjectionScore(whole_heur, whole_heur, None, whole[2])
+            out.append((worst, scored))
+        return out
 
 
 _CUE = re.compile(r"\b(?:ignore|disregard|forget|override|instruction|instructions|prompt|assistant|ai|chatbot|model"

@@ -29,7 +29,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _WORD = re.compile(r"\S+")
 _LETTER_RUN = re.compile(r"[^\W\d_]")
 # A word with a leet digit between two letters: "1gn0r3", "pr0mpt", "ru1es". Numbers, "401k", "mp3", "COVID-19" stay.
-_LEET_WORD = re.compile(r"(?<![\w$])(?=[A-Za-z013457$]*[a-z][013457$][a-z])[A-Za-z013457$]{4,}(?![\w$])")
+_LEET_WORD = re.compile(r"(?<![\w$])(?=[A-Za-z013457$]*[a-z][013457$]{1,3}[a-z])[A-Za-z013457$]{4,}(?![\w$])")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){16,}(?![0-9A-Fa-f])")
 

@@ -1,0 +1,75 @@
+"""NeMo Guardrails actions over the Guard, and helpers to run the rails with or without NeMo.
+
+The Colang flows in guardrails/config/rails.co call three actions:
+- `ragtune_check_input(text)` -> {"blocked", "reply", "text" (PII masked), "acted", "results"}
+- `ragtune_check_retrieval(chunks)` -> the chunks text with injected chunks neutralised or dropped
+  (chunks are separated by blank lines, as NeMo's knowledge base joins them; a list is accepted too)
+- `ragtune_check_output(text, context)` -> {"text" (masked or replaced), "replaced", "grounded", "acted", ...};
+  the retrieved chunks are read from the action context (`relevant_chunks`), where NeMo keeps them.
+
+The Guard is the one given to `register(rails, guard)`; without one the first action call builds it from
+the ragtune settings (RAGTUNE_* environment / profile), which loads the embedder once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from nemoguardrails.actions import action
+
+CONFIG_DIR = Path(__file__).parent / "config"
+_guard_cache: dict[str, Any] = {}
+
+
+def _default_guard():
+    if "guard" not in _guard_cache:
+        from assistant.settings import load_settings
+        from guardrails.guard import Guard
+
+        _guard_cache["guard"] = Guard.from_settings(load_settings())
+    return _guard_cache["guard"]
+
+
+def _split_chunks(chunks: Any) -> list[str]:
+    if isinstance(chunks, (list, tuple)):
+        return [str(c) for c in chunks]
+    return [c for c in str(chunks or "").split("\n\n") if c.strip()]
+
+
+@action(name="ragtune_check_input")
+async def check_input(text: str = "", guard: Optional[Any] = None) -> dict:
+    return (guard or _default_guard()).check_input(text or "").to_dict()
+
+
+@action(name="ragtune_check_retrieval")
+async def check_retrieval(chunks: Any = "", guard: Optional[Any] = None) -> str:
+    verdicts = (guard or _default_guard()).check_chunks(_split_chunks(chunks))
+    return "\n\n".join(v.text for v in verdicts if not v.dropped)
+
+
+@action(name="ragtune_check_output")
+async def check_output(text: str = "", context: Optional[dict] = None, guard: Optional[Any] = None) -> dict:
+    chunks = _split_chunks((context or {}).get("relevant_chunks") or "")
+    return (guard or _default_guard()).check_output(text or "", chunks or None).to_dict()
+
+
+def register(rails, guard=None) -> None:
+    """Register the actions (and the Guard they use, when given) on an LLMRails instance."""
+    rails.register_action(check_input, "ragtune_check_input")
+    rails.register_action(check_retrieval, "ragtune_check_retrieval")
+    rails.register_action(check_output, "ragtune_check_output")
+    if guard is not None:
+        rails.register_action_param("guard", guard)
+
+
+def load_rails(guard=None, llm=None):
+    """LLMRails for guardrails/config, telemetry off; `llm`: the answering model (None: rails-only use,
+    e.g. `check_async`), `guard`: the Guard (None: built from settings on first use)."""
+    os.environ.setdefault("NEMO_GUARDRAILS_NO_USAGE_STATS", "1")
+    from nemoguardrails import LLMRails, RailsConfig
+
+    rails = LLMRails(RailsConfig.from_path(str(CONFIG_DIR)), llm=llm)
+    register(rails, guard)
+    return rails
