@@ -290,7 +290,7 @@ class GuardrailsSettings(_Section):
         0.5, ge=0, le=1, description="Share of answer sentences that must be supported by the context."
     )
     grounding_sentence_min_overlap: float = Field(
-        0.6, ge=0, le=1, description="A sentence is supported when this share of its content words occurs in one "
+        0.4, ge=0, le=1, description="A sentence is supported when this share of its content words occurs in one "
         "window of the context (and all its numbers occur in the context)."
     )
     grounding_message: str = Field(

@@ -19,6 +19,7 @@ Latency is wall time per call on this machine's CPU, one request at a time, Mini
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import random
 import re
@@ -211,12 +212,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.console.print(common.table("Guardrails (held-out = grouped 5-fold CV; train = shipped weights on their own "
                                       "training rows)", ["metric", "set", "numbers", "value", "target"], rows, left=3))
     path = common.write_json("guardrails", {
-        "environment": common.environment(), "thresholds": {"input": guard.input_threshold, "chunk": guard.chunk_threshold,
+        "environment": common.environment(), "load_average": os.getloadavg(), "thresholds": {"input": guard.input_threshold, "chunk": guard.chunk_threshold,
                                                             "topic": guard.topics.threshold},
         "held_out": cv, "train": train, "pii": pii, "grounding": dict(correct), "grounding_cases": len(cases),
         "chunk_false_positives": chunk_fp, "chunk_windows": len(windows),
         "latency_ms": {k: {"p50": 1000 * pct(v, 50), "p95": 1000 * pct(v, 95), "n": len(v)} for k, v in {**lat, **out_lat}.items()},
         "table": [[str(c) for c in r] for r in rows]})
+    common.console.print(f"load average during the run (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} CPUs; "
+                         "latency is inflated when other processes share the cores")
     common.console.print(f"wrote {path}")
     return 0
 

@@ -65,7 +65,7 @@ class GroundingResult:
 
 
 class GroundingChecker:
-    def __init__(self, threshold: float = 0.5, sentence_min_overlap: float = 0.6, embedder=None,
+    def __init__(self, threshold: float = 0.5, sentence_min_overlap: float = 0.4, embedder=None,
                  min_cosine: float = 0.75, refusals: Sequence[str] = ()) -> None:
         self.threshold = threshold
         self.sentence_min_overlap = sentence_min_overlap
