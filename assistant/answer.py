@@ -33,9 +33,14 @@ class ChatAnswer:
     completion_tokens: int = 0
     timing_ms: dict[str, float] = field(default_factory=dict)  # retrieval, first_token, total
     retrieval_query: str = ""
+    # Rails that acted: [{"rail", "action"}] only; scores and reasons go to the audit log, not to clients.
+    guardrails: list[dict[str, str]] = field(default_factory=list)
+    rail_events: list[Any] = field(default_factory=list, repr=False)  # RailResults, for the audit log
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("rail_events")
+        return data
 
 
 @dataclass

@@ -20,7 +20,7 @@ from assistant.api.errors import HANDLERS
 from assistant.api.metrics import Metrics
 from assistant.api.services import Services, principal
 from assistant.api.services import services as services_of
-from assistant.chat_service import ChatService
+from assistant.audit import AuditLog
 from assistant.conversations import ConversationService
 from assistant.inference_queue import InferenceQueue
 from assistant.jobs import JobRunner
@@ -62,9 +62,9 @@ def load_models(svc: Services) -> None:
         store = assembly.index_store(settings)
         retriever = Retriever(store, settings.retrieval)
         generator = assembly.generator(settings)
-        chat = ChatService(retriever, generator, svc.queue, settings.chat, settings.generator,
-                           assembly.default_adapter(settings, generator))
-        svc.loaded(chat, ConversationService(chat, retriever, store, svc.db))
+        chat = assembly.chat_service(settings, retriever, generator, svc.queue)
+        audit = AuditLog(settings.home / "audit" / "guardrails.jsonl")
+        svc.loaded(chat, ConversationService(chat, retriever, store, svc.db, audit=audit))
         log.warning("ragtune ready: model %s, adapters %s", generator.name, generator.adapters() or "none")
     except Exception as exc:  # noqa: BLE001 - the server stays up and says why it is not ready
         log.exception("loading the model or index failed")

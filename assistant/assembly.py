@@ -6,7 +6,9 @@ profile or environment override reaches every part the same way.
 
 from __future__ import annotations
 
+from assistant.chat_service import ChatService
 from assistant.db import Database
+from assistant.inference_queue import InferenceQueue
 from assistant.runtime.base import Generator
 from assistant.runtime.factory import build_generator
 from assistant.settings import Settings
@@ -61,6 +63,21 @@ def default_adapter(settings: Settings, built: Generator) -> str | None:
     """The adapter requests get when they name none: the configured name if it is resident."""
     name = settings.generator.default_adapter
     return name if name and name in built.adapters() else None
+
+
+def guard(settings: Settings, embedder: Embedder | None = None):
+    """The guardrails around every answer, or None when `guardrails.enabled` is off."""
+    if not settings.guardrails.enabled:
+        return None
+    from guardrails.guard import Guard
+
+    return Guard.from_settings(settings, embedder)
+
+
+def chat_service(settings: Settings, retriever: Retriever, built: Generator, queue: InferenceQueue | None = None) -> ChatService:
+    """Grounded answering as every entry point gets it: promoted adapter by default, rails around it."""
+    return ChatService(retriever, built, queue or InferenceQueue(), settings.chat, settings.generator,
+                       default_adapter(settings, built), guard(settings, retriever.store.embedder))
 
 
 def adapter_registry(settings: Settings) -> AdapterRegistry:

@@ -7,9 +7,10 @@ conversation history; persisting it is the conversation layer's job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 from assistant import prompt
 from assistant.answer import ChatAnswer, Citation, FinalEvent, TokenEvent
@@ -29,6 +30,7 @@ class ChatRequest:
     adapter: str | None = None  # None = the service's default adapter; "base" = no adapter
     max_new_tokens: int | None = None
     retrieval: bool = True  # False = closed book: the model answers from its weights alone
+    screened: Any = None  # the InputVerdict when the caller already ran the input rails (and stored the masked text)
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Prepared:
     sources: list[Citation]
     prompt_text: str | None
     retrieval_ms: float
+    contexts: list[str] = field(default_factory=list)  # the chunk texts in the prompt, as the model saw them
+    rail_events: list[Any] = field(default_factory=list)  # retrieval-rail results that acted
 
 
 class ChatService:
@@ -50,6 +54,7 @@ class ChatService:
         chat: ChatSettings,
         generation: GeneratorSettings,
         default_adapter: str | None = None,
+        guard: Any | None = None,
     ):
         self.retriever = retriever
         self.generator = generator
@@ -57,6 +62,7 @@ class ChatService:
         self.chat = chat
         self.generation = generation
         self.default_adapter = default_adapter  # the registry's promoted adapter, when one is resident
+        self.guard = guard  # guardrails.Guard: input, retrieval and output rails; None = no rails
 
     def adapter_for(self, request: ChatRequest) -> str | None:
         """The adapter that answers: the named one, none for "base", else the default."""
@@ -82,10 +88,11 @@ class ChatService:
         hits = [] if nothing else self.retriever.search(
             query, k=self.chat.k, collections=request.collections, documents=request.documents
         )
+        hits, events = self._retrieval_rail(hits)
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= self.chat.min_dense_score]
         retrieval_ms = (time.monotonic() - started) * 1000
         if not relevant:
-            return Prepared(query, [], None, retrieval_ms)
+            return Prepared(query, [], None, retrieval_ms, rail_events=events)
         max_new = self._max_new_tokens(request)
         budget = self.generator.context_window - max_new
         docs = [prompt.PromptDoc.of(h) for h in hits]
@@ -93,7 +100,8 @@ class ChatService:
         kept, turns = prompt.pack(docs, request.question, history, budget, self.generator.count_tokens)
         kept_hits = [hits[docs.index(d)] for d in kept]
         sources = [self._citation(n, h) for n, h in enumerate(kept_hits, start=1)]
-        return Prepared(query, sources, prompt.render(kept, request.question, turns), retrieval_ms)
+        return Prepared(query, sources, prompt.render(kept, request.question, turns), retrieval_ms,
+                        [d.text for d in kept], events)
 
     # --- generation ---------------------------------------------------------------------------
     async def stream(self, request: ChatRequest) -> AsyncIterator[TokenEvent | FinalEvent]:
@@ -102,6 +110,13 @@ class ChatService:
         Raises QueueFull (before any event) when the generation queue is full.
         """
         started = time.monotonic()
+        screened = self.screen(request)
+        if screened is not None and screened.blocked:
+            yield TokenEvent(screened.reply or prompt.REFUSAL)
+            yield FinalEvent(self._blocked_answer(request, screened, started))
+            return
+        if screened is not None:
+            request = dataclasses.replace(request, question=screened.text, screened=screened)
         prepared = await asyncio.to_thread(self.prepare, request)
         if prepared.prompt_text is None:
             yield TokenEvent(prompt.REFUSAL)
@@ -117,11 +132,17 @@ class ChatService:
         stats = GenerationStats()
         pieces: list[str] = []
         first_token_ms = None
+        masker = self.guard.output_stream() if self.guard is not None else None
         async for piece in self.queue.stream(self.generator, generation, stats):
             if first_token_ms is None:
                 first_token_ms = (time.monotonic() - started) * 1000
             pieces.append(piece)
-            yield TokenEvent(piece)
+            shown = masker.feed(piece) if masker is not None else piece  # PII never leaves, even mid-stream
+            if shown:
+                yield TokenEvent(shown)
+        tail = masker.flush() if masker is not None else ""
+        if tail:
+            yield TokenEvent(tail)
         timing = {"first_token": (first_token_ms or 0.0), "total": (time.monotonic() - started) * 1000}
         yield FinalEvent(self._finish(request, prepared, "".join(pieces), stats, timing))
 
@@ -144,10 +165,17 @@ class ChatService:
         evaluation's variants with and without an adapter retrieve the same chunks). Latency per
         answer is the batch's wall time shared evenly among its answers.
         """
-        prepared = prepared or [self.prepare(r) for r in requests]
-        pending = [i for i, p in enumerate(prepared) if p.prompt_text is not None]
+        verdicts = [self.screen(r) for r in requests]
+        asked = [r.question for r in requests]
+        requests = [r if v is None else dataclasses.replace(r, question=v.text, screened=v) for r, v in zip(requests, verdicts)]
+        given: list[Prepared | None] = list(prepared) if prepared else [None] * len(requests)
+        # A question the input rail changed (masked PII) is retrieved again as masked; a blocked one not at all.
+        ready = [None if v is not None and v.blocked else
+                 (p if p is not None and r.question == q else self.prepare(r))
+                 for r, v, p, q in zip(requests, verdicts, given, asked)]
+        pending = [i for i, p in enumerate(ready) if p is not None and p.prompt_text is not None]
         generations = [
-            GenerationRequest(prepared[i].prompt_text or "", self._max_new_tokens(requests[i]), list(prompt.STOP_SEQUENCES),
+            GenerationRequest(ready[i].prompt_text or "", self._max_new_tokens(requests[i]), list(prompt.STOP_SEQUENCES),
                               adapter=self.adapter_for(requests[i]))
             for i in pending
         ]
@@ -156,11 +184,14 @@ class ChatService:
         each_ms = (time.monotonic() - started) * 1000 / max(1, len(pending))
         answers: list[ChatAnswer | None] = [None] * len(requests)
         for index, (text, stats) in zip(pending, outputs):
-            timing = {"first_token": prepared[index].retrieval_ms + each_ms, "total": prepared[index].retrieval_ms + each_ms}
-            answers[index] = self._finish(requests[index], prepared[index], text, stats, timing)
+            done = ready[index]
+            timing = {"first_token": done.retrieval_ms + each_ms, "total": done.retrieval_ms + each_ms}
+            answers[index] = self._finish(requests[index], done, text, stats, timing)
         for index, request in enumerate(requests):
             if answers[index] is None:
-                answers[index] = self._no_context_answer(request, prepared[index], time.monotonic())
+                done, now = ready[index], time.monotonic()
+                answers[index] = (self._blocked_answer(request, verdicts[index], now) if done is None
+                                  else self._no_context_answer(request, done, now))
                 if on_done:
                     on_done(1)
         return [a for a in answers if a is not None]
@@ -174,6 +205,11 @@ class ChatService:
         self, request: ChatRequest, prepared: Prepared, raw: str, stats: GenerationStats, timing: dict[str, float]
     ) -> ChatAnswer:
         text = raw.strip()
+        events = [*self._input_events(request), *prepared.rail_events]
+        if self.guard is not None:
+            checked = self.guard.check_output(text, prepared.contexts or None)
+            text = checked.text
+            events += [r for r in checked.results if r.acted]
         cited = [prepared.sources[n - 1] for n in prompt.cited_numbers(text, len(prepared.sources))]
         refused = prompt.is_refusal(text)
         return ChatAnswer(
@@ -188,10 +224,14 @@ class ChatService:
             completion_tokens=stats.completion_tokens,
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), **{k: round(v, 1) for k, v in timing.items()}},
             retrieval_query=prepared.retrieval_query,
+            guardrails=_notices(events),
+            rail_events=events,
         )
 
     def _citation(self, number: int, hit: SearchHit) -> Citation:
         snippet = " ".join(hit.text.split())
+        if self.guard is not None:  # the passages a citation shows are output too
+            snippet = self.guard.mask_output_text(snippet)
         if len(snippet) > self.chat.snippet_chars:
             snippet = snippet[: self.chat.snippet_chars].rsplit(" ", 1)[0] + "…"
         return Citation(
@@ -206,5 +246,49 @@ class ChatService:
             adapter=self.adapter_for(request), finish_reason="no_context",
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), "first_token": elapsed, "total": elapsed},
             retrieval_query=prepared.retrieval_query,
+            guardrails=_notices([*self._input_events(request), *prepared.rail_events]),
+            rail_events=[*self._input_events(request), *prepared.rail_events],
         )
+
+    # --- guardrails ------------------------------------------------------------------------------
+    def screen(self, request: ChatRequest) -> Any:
+        """The input rails' verdict on the question (None without rails): attacks blocked, PII masked,
+        off-topic requests answered with the scope message. Callers that store the message screen first."""
+        if self.guard is None:
+            return None
+        return request.screened if request.screened is not None else self.guard.check_input(request.question)
+
+    def _input_events(self, request: ChatRequest) -> list[Any]:
+        return [r for r in request.screened.results if r.acted] if request.screened is not None else []
+
+    def _retrieval_rail(self, hits: list[SearchHit]) -> tuple[list[SearchHit], list[Any]]:
+        """Chunks carrying instructions (indirect prompt injection) are neutralised or dropped."""
+        if self.guard is None or not hits:
+            return hits, []
+        kept, events = [], []
+        for hit, verdict in zip(hits, self.guard.check_chunks([h.text for h in hits])):
+            events += [r for r in verdict.results if r.acted]
+            if not verdict.dropped:
+                kept.append(hit if verdict.text == hit.text else dataclasses.replace(hit, text=verdict.text))
+        return kept, events
+
+    def _blocked_answer(self, request: ChatRequest, screened: Any, started: float) -> ChatAnswer:
+        elapsed = round((time.monotonic() - started) * 1000, 1)
+        events = [r for r in screened.results if r.acted]
+        return ChatAnswer(
+            text=screened.reply or prompt.REFUSAL, citations=[], sources=[], refused=True, model=self.generator.name,
+            adapter=self.adapter_for(request), finish_reason="guardrail",
+            timing_ms={"retrieval": 0.0, "first_token": elapsed, "total": elapsed},
+            guardrails=_notices(events), rail_events=events,
+        )
+
+
+def _notices(events: list[Any]) -> list[dict[str, str]]:
+    """What a client is told: which rail acted and how, once each; never scores or matched text."""
+    seen: list[dict[str, str]] = []
+    for event in events:
+        notice = {"rail": event.rail, "action": event.action}
+        if notice not in seen:
+            seen.append(notice)
+    return seen
 

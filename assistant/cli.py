@@ -301,6 +301,10 @@ from assistant.cli_finetune import register as _register_finetune  # noqa: E402
 
 _register_finetune(app, err, _or_exit)
 
+from assistant.cli_guard import register as _register_guard  # noqa: E402
+
+_register_guard(app, err, _or_exit)
+
 from assistant.cli_eval import register as _register_eval  # noqa: E402
 
 _register_eval(app, err, _or_exit)

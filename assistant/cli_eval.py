@@ -156,14 +156,11 @@ def _run(settings: Settings, golden, spec, adapter, url, api_key, out, limit, ru
 
 
 def _in_process(settings: Settings):
-    from assistant.chat_service import ChatService
-    from assistant.inference_queue import InferenceQueue
     from eval.answerers import InProcessAnswerer
 
     retriever = assembly.retriever(settings)
     generator = assembly.generator(settings)
-    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator,
-                          assembly.default_adapter(settings, generator))
+    service = assembly.chat_service(settings, retriever, generator)
     return InProcessAnswerer(service, retriever.store.docstore, settings.eval.batch_size, settings.eval.max_new_tokens)
 
 

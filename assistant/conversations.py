@@ -7,11 +7,13 @@ persists what the chat service produced; it knows nothing of HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 from assistant import prompt
 from assistant.answer import ChatAnswer, FinalEvent, TokenEvent
+from assistant.audit import AuditLog
 from assistant.auth import AuthError, Principal, allowed_collections, authorize
 from assistant.chat_service import ChatRequest, ChatService
 from assistant.db import Database, MessageRecord
@@ -27,11 +29,14 @@ class ChatTurn:
 
     conversation_id: str
     request: ChatRequest
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # in the audit log and the response
 
 
 class ConversationService:
-    def __init__(self, chat: ChatService, retriever: Retriever, store: IndexStore, db: Database, max_title_chars: int = 80):
+    def __init__(self, chat: ChatService, retriever: Retriever, store: IndexStore, db: Database, max_title_chars: int = 80,
+                 audit: AuditLog | None = None):
         self.chat = chat
+        self.audit = audit  # guardrail actions, one line each
         self.retriever = retriever
         self.store = store
         self.db = db
@@ -52,6 +57,9 @@ class ConversationService:
     ) -> ChatTurn:
         authorize(principal, "chat")
         self._check_adapter(adapter)
+        # Input rails first: only the masked message may reach the model, the logs or the database.
+        screened = self.chat.screen(ChatRequest(message))
+        message = screened.text if screened is not None else message
         if persist:
             conversation = self._conversation(principal, conversation_id, message, collections, adapter)
             collections = collections if collections is not None else _list(conversation.collections)
@@ -61,10 +69,10 @@ class ConversationService:
             conversation_id = conversation.id
         searchable = self._collections(principal, collections)
         request = ChatRequest(message, history or [], searchable, adapter=adapter, max_new_tokens=max_new_tokens,
-                              retrieval=retrieval)
+                              retrieval=retrieval, screened=screened)
         return ChatTurn(conversation_id or "", request)
 
-    async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True) -> AsyncIterator[Any]:
+    async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True, entry: str = "chat") -> AsyncIterator[Any]:
         """TokenEvents, then FinalEvent; the answer is stored even when the client leaves mid-stream.
 
         A stream closed before its final event (client gone) stores the partial text with finish_reason
@@ -80,6 +88,8 @@ class ConversationService:
                     yield event
                 else:
                     final = event.answer
+                    if self.audit is not None:
+                        self.audit.record(final.rail_events, turn.request_id, principal.key_id, entry)
                     if persist:
                         message = self._store_answer(principal, turn, final)
                         event = FinalEvent(final, message.id if message else None)

@@ -9,7 +9,6 @@ from rich.console import Console
 from assistant import assembly, prompt
 from assistant.answer import FinalEvent, TokenEvent
 from assistant.chat_service import ChatRequest, ChatService
-from assistant.inference_queue import InferenceQueue
 from assistant.runtime.base import GeneratorError
 from assistant.settings import Settings
 
@@ -32,8 +31,7 @@ def run(settings: Settings, collections: list[str] | None, adapter: str | None, 
     if missing:
         generator.close()
         raise ValueError(f"no documents in collection(s) {', '.join(missing)}: ingest some with `ragtune ingest`")
-    service = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator,
-                          assembly.default_adapter(settings, generator))
+    service = assembly.chat_service(settings, retriever, generator)
     console.print(f"[dim]{generator.name}{' + ' + adapter if adapter else ''} ready. Empty line or Ctrl-D quits.[/dim]")
     try:
         _session(service, collections, adapter, console)

@@ -22,7 +22,8 @@ import numpy as np
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}|\n(?=\s*[-*•\d]+[.)]?\s)")
 _CITATION = re.compile(r"\s*\[\d{1,2}\](?:\s*,?\s*\[\d{1,2}\])*")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d[\d,.]*%?")
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# A quantity, not the digits of an identifier ("v1", "E412", "K2"): those are checked as words.
+_NUMBER = re.compile(r"(?<![A-Za-z\d])\d[\d,]*(?:\.\d+)?(?![A-Za-z])")
 STOP = frozenset("""a an the and or but if then than that this these those there their them they it its is are was were
 be been being to of in on at by for with from as into about over under between through during before after above
 below up down out off again further once here when where why how all any both each few more most other some such no

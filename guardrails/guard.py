@@ -141,6 +141,10 @@ class Guard:
                            if masked.spans else RailResult.passed("pii", 0.0))
         return OutputVerdict(text, False, grounded, results, unsupported)
 
+    def mask_output_text(self, text: str) -> str:
+        """Masked text for anything else shown to the user from the documents (citation snippets)."""
+        return self.masker.mask(text).text if self.config.enabled and self.config.mask_output_pii else text
+
     def output_stream(self) -> StreamMasker | "_Passthrough":
         """A streaming masker for one answer: `feed(piece) -> str` as tokens arrive, `flush() -> str` at the end.
         Leakage and grounding need the whole answer: run `check_output` on it after the stream ends."""

@@ -101,15 +101,16 @@ def test_a_generation_failing_midway_ends_the_stream_with_an_error_event(client,
 
     def failing(request, cancel, stats=None):
         pieces = real_stream(request, cancel, stats)
-        yield next(pieces)
-        yield next(pieces)
+        for _ in range(4):  # the output rail's PII masker may hold a word or two back
+            yield next(pieces)
         raise GeneratorError("the model ran out of memory")
 
     monkeypatch.setattr(generator, "stream", failing)
     response = client.post("/v1/chat", json={"message": "hotel rate cap Berlin", "stream": True})
     assert response.status_code == 200  # the head was sent before the failure
     events = json_events(response.text)
-    assert [e for e, _ in events] == ["token", "token", "error"]
+    kinds = [e for e, _ in events]
+    assert kinds[-1] == "error" and set(kinds[:-1]) == {"token"} and len(kinds) >= 2
     assert events[-1][1] == {"code": "generation_failed", "message": "the model ran out of memory"}
     conversation = client.get("/v1/conversations").json()["conversations"][0]
     messages = client.get(f"/v1/conversations/{conversation['id']}").json()["messages"]

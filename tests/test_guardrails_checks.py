@@ -211,7 +211,7 @@ def test_guard_input_blocks_attacks_masks_pii_and_answers_off_topic():
     assert attack.blocked and attack.reply == g.config.refusal_message and attack.acted == ["injection"]
     pii = g.check_input("My SSN is 123-45-6789, can I add my wife as a dependent?")
     assert not pii.blocked and "123-45-6789" not in pii.text and pii.acted == ["pii"]
-    topical = Guard(GuardrailsSettings(topics=["vacation leave: vacation days"], topic_threshold=0.3),
+    topical = Guard(GuardrailsSettings(topics=["vacation leave: vacation days"], topic_threshold=0.3, topics_enabled=True),
                     HashEmbedder(256))
     off = topical.check_input("best pizza recipe with mozzarella")
     assert off.blocked and off.reply == topical.config.scope_message and off.acted == ["topic"]

@@ -21,10 +21,11 @@ from assistant.runtime.base import GeneratorError
 log = logging.getLogger(__name__)
 
 
-def final_payload(turn_id: str, event: FinalEvent) -> dict[str, Any]:
+def final_payload(turn: Any, event: FinalEvent) -> dict[str, Any]:
     answer = event.answer.to_dict()
     answer["usage"] = {"prompt_tokens": answer.pop("prompt_tokens"), "completion_tokens": answer.pop("completion_tokens")}
-    return {"conversation_id": turn_id or None, "message_id": event.message_id, "answer": answer}
+    return {"conversation_id": turn.conversation_id or None, "message_id": event.message_id,
+            "request_id": turn.request_id, "answer": answer}
 
 
 def stream_error(exc: Exception) -> dict[str, str]:
@@ -59,7 +60,7 @@ async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
     summary="Ask a question, grounded in the documents",
     description="Creates or continues a conversation. Returns the answer with structured citations as JSON, or, with "
     "`stream: true`, Server-Sent Events: `token` events ({text}) as the model writes, then one `final` event "
-    "({conversation_id, message_id, answer}); an `error` event ({code, message}) if generation fails midway.",
+    "({conversation_id, message_id, request_id, answer}); an `error` event ({code, message}) if generation fails midway.",
     status_code=200,
 )
 async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
@@ -72,11 +73,11 @@ async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
     if not data.stream:
         final = await last_event(first, events)
         svc.metrics.observe_answer(final.answer)
-        return final_payload(turn.conversation_id, final)
-    return EventStream(sse(first, events, turn.conversation_id, svc))
+        return final_payload(turn, final)
+    return EventStream(sse(first, events, turn, svc))
 
 
-async def sse(first: Any, events: AsyncIterator[Any], turn_id: str, svc: Services) -> AsyncIterator[ServerSentEventMessage]:
+async def sse(first: Any, events: AsyncIterator[Any], turn: Any, svc: Services) -> AsyncIterator[ServerSentEventMessage]:
     try:
         event = first
         while True:
@@ -84,7 +85,7 @@ async def sse(first: Any, events: AsyncIterator[Any], turn_id: str, svc: Service
                 yield ServerSentEventMessage(data=json.dumps({"text": event.text}), event="token")
             else:
                 svc.metrics.observe_answer(event.answer)
-                yield ServerSentEventMessage(data=json.dumps(final_payload(turn_id, event)), event="final")
+                yield ServerSentEventMessage(data=json.dumps(final_payload(turn, event)), event="final")
             event = await events.__anext__()
     except StopAsyncIteration:
         return

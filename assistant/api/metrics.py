@@ -24,6 +24,8 @@ class Metrics:
             registry=self.registry, buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
         )
         self.refusals = Counter("ragtune_refusals", "Answers that said 'not in the documents'", registry=self.registry)
+        self.guardrails = Counter("ragtune_guardrail_actions", "Times a rail acted, by rail and action",
+                                  ["rail", "action"], registry=self.registry)
         depth = Gauge("ragtune_generation_queue_depth", "Generations running or waiting", registry=self.registry)
         depth.set_function(queue_depth)
 
@@ -33,6 +35,8 @@ class Metrics:
             self.first_token.observe(answer.timing_ms.get("first_token", 0) / 1000)
         if answer.refused:
             self.refusals.inc()
+        for event in getattr(answer, "rail_events", []):
+            self.guardrails.labels(event.rail, event.action).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

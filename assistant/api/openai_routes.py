@@ -53,7 +53,8 @@ def _usage(answer: ChatAnswer) -> dict[str, int]:
     operation_id="createChatCompletion",
     summary="OpenAI-compatible chat completion, with RAG",
     description="Accepts the OpenAI chat-completions request (messages, model = adapter name, stream, max_tokens). "
-    "The last message must be the user's question. Answers carry `citations` as an extra field.",
+    "The last message must be the user's question. Answers carry `citations` and `guardrails` (rails that acted) "
+    "as extra fields.",
     status_code=200,
 )
 async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: Services) -> Any:
@@ -66,7 +67,7 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         principal, turns[-1].text(), collections=data.collections, adapter=adapter,
         max_new_tokens=data.max_completion_tokens or data.max_tokens, persist=False, history=history,
     )
-    events = svc.conversations.stream(principal, turn, persist=False)
+    events = svc.conversations.stream(principal, turn, persist=False, entry="openai")
     first = await first_event(events)
     ident, created, model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), data.model or svc.chat.generator.name
     if data.stream:
@@ -79,6 +80,8 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         "usage": _usage(answer),
         "citations": [asdict(c) for c in answer.citations],
         "refused": answer.refused,
+        "guardrails": answer.guardrails,
+        "request_id": turn.request_id,
     }
 
 
@@ -97,7 +100,8 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
             else:
                 answer = event.answer
                 svc.metrics.observe_answer(answer)
-                yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations])
+                yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations],
+                            guardrails=answer.guardrails)
             event = await events.__anext__()
     except StopAsyncIteration:
         yield ServerSentEventMessage(data="[DONE]")
