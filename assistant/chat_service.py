@@ -206,12 +206,13 @@ class ChatService:
     ) -> ChatAnswer:
         text = raw.strip()
         events = [*self._input_events(request), *prepared.rail_events]
+        replaced = False
         if self.guard is not None:
             checked = self.guard.check_output(text, prepared.contexts or None)
-            text = checked.text
+            text, replaced = checked.text, checked.replaced
             events += [r for r in checked.results if r.acted]
         cited = [prepared.sources[n - 1] for n in prompt.cited_numbers(text, len(prepared.sources))]
-        refused = prompt.is_refusal(text)
+        refused = replaced or prompt.is_refusal(text)  # an answer the rails withdrew is a refusal
         return ChatAnswer(
             text=text,
             citations=[] if refused else cited,

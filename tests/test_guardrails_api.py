@@ -105,3 +105,4 @@ def test_an_answer_its_sources_do_not_support_is_replaced(client, monkeypatch):
     answer = body["answer"]
     assert answer["text"] == settings_for(client.app.state.services.settings.home).guardrails.grounding_message
     assert {"rail": "grounding", "action": "replace"} in answer["guardrails"] and answer["sources"]
+    assert answer["refused"] and answer["citations"] == []
