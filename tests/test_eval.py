@@ -260,3 +260,48 @@ def test_url_mode_scores_a_live_server_like_in_process(home, golden, tmp_path):
     for variant in ("base", "rag"):
         for metric in ("token_f1", "false_refusal_rate", "refusal_accuracy", "context_recall"):
             assert remote_summary["variants"][variant].get(metric) == pytest.approx(local_summary["variants"][variant].get(metric))
+
+
+# --- the optional judge -------------------------------------------------------------------------
+def scripted_judge(responses):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from ragas.embeddings import LangchainEmbeddingsWrapper
+    from ragas.llms import LangchainLLMWrapper
+
+    from eval.judge import Judge
+    from eval.metrics import _LangchainEmbeddings
+    from ingestion.embedder import HashEmbedder
+
+    llm = LangchainLLMWrapper(FakeListChatModel(responses=[*responses, *["not json"] * 60]))
+    return Judge("scripted", llm, LangchainEmbeddingsWrapper(_LangchainEmbeddings(HashEmbedder(64).embed)))
+
+
+@pytest.mark.parametrize("verdict", [1, 0])
+def test_judged_faithfulness_follows_the_judges_verdicts_and_unparseable_output_scores_nothing(verdict):
+    from ingestion.embedder import HashEmbedder
+
+    statement = "The cap is 200 euros."
+    judge = scripted_judge([json.dumps({"statements": [statement]}),
+                            json.dumps({"statements": [{"statement": statement, "reason": "r", "verdict": verdict}]})])
+    row = GoldenRow("a", "cap?", statement, True, [])
+    answer = {"answer": statement, "refused": False, "citations": [], "contexts": [{"document": "x", "page": 1, "text": statement}]}
+    scores = Scorer(HashEmbedder(64).embed, judge).score(row, answer, retrieval=True)
+    assert scores["faithfulness"] == float(verdict)
+    assert scores["answer_relevancy"] is None and scores["factual_correctness"] is None  # "not json": no score, not 0
+
+
+def test_a_small_or_default_model_is_refused_as_a_judge(tmp_path):
+    from assistant.settings import EvalSettings
+    from eval.judge import JudgeError, build_judge
+    from ingestion.embedder import HashEmbedder
+
+    embed = HashEmbedder(64).embed
+    assert build_judge(EvalSettings(), embed, "gemma") is None
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "config.json").write_text(json.dumps({"vocab_size": 262144, "hidden_size": 640, "num_hidden_layers": 18}))
+    for spec in ("base", "gemma", str(small), "openai:http://127.0.0.1:9/v1"):
+        with pytest.raises(JudgeError):
+            build_judge(EvalSettings(judge=spec), embed, "gemma")
+    served = build_judge(EvalSettings(judge="openai:http://127.0.0.1:9/v1", judge_model="qwen-72b"), embed, "gemma")
+    assert served.name == "qwen-72b at http://127.0.0.1:9/v1"
