@@ -71,7 +71,12 @@ def guard(settings: Settings, embedder: Embedder | None = None):
         return None
     from guardrails.guard import Guard
 
-    return Guard.from_settings(settings, embedder)
+    built = Guard.from_settings(settings, embedder)
+    if settings.guardrails.engine == "nemo":
+        from guardrails.nemo_guard import NemoGuard
+
+        return NemoGuard(built)
+    return built
 
 
 def chat_service(settings: Settings, retriever: Retriever, built: Generator, queue: InferenceQueue | None = None) -> ChatService:
