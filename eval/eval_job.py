@@ -59,7 +59,8 @@ class EvalJob:
                 rows.append({"variant": variant.name, "id": question.id, "question": question.question,
                              "reference": question.reference, "answerable": question.answerable, **answer,
                              "metrics": metrics})
-        rows.sort(key=lambda r: [q.id for q in self.golden].index(r["id"]))  # golden order, variants within
+        order = {q.id: n for n, q in enumerate(self.golden)}
+        rows.sort(key=lambda r: order[r["id"]])  # golden order, variants within (the sort is stable)
         summary = self.summarise(rows, started, time.monotonic() - wall, config)
         summary["gates"] = [g.to_dict() for g in G.check(list(rules), summary["variants"])]
         self.save(out_dir, summary, rows)
