@@ -32,7 +32,8 @@ def register(app: typer.Typer, err, or_exit) -> None:
     def evaluate(
         ctx: typer.Context,
         golden: list[Path] = typer.Option([], "--golden", "-g", help="Golden JSONL or CSV (repeatable: answerable + unanswerable)."),
-        variants: str = typer.Option("rag,rag+lora", "--variants", help="Comma-separated: base, rag, lora, rag+lora, adapter:NAME@vN."),
+        variants: Optional[str] = typer.Option(None, "--variants", help="Comma-separated: base, rag, lora, rag+lora, "
+                                               "adapter:NAME@vN (default: all four when an adapter is available, else base,rag)."),
         adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter of lora / rag+lora (default: the promoted one)."),
         url: Optional[str] = typer.Option(None, "--url", help="Evaluate a deployed server instead (http://host:port)."),
         api_key: Optional[str] = typer.Option(None, "--api-key", envvar="RAGTUNE_API_KEY", help="Key for --url (chat scope)."),
@@ -135,7 +136,7 @@ def _run(settings: Settings, golden, spec, adapter, url, api_key, out, limit, ru
     else:
         answerer = _in_process(settings)
         default = adapter or answerer.service.default_adapter
-    variants = parse_variants(spec, default)
+    variants = parse_variants(spec or ("base,rag,lora,rag+lora" if default else "base,rag"), default)
     judge = build_judge(settings.eval, embedder.embed, settings.generator.model)
     job = EvalJob(answerer, Scorer(embedder.embed, judge), variants, rows, judge.name if judge else None, settings.eval.seed)
     out_dir = out or settings.evals_dir / time.strftime("%Y%m%d-%H%M%S")

@@ -305,3 +305,9 @@ def test_a_small_or_default_model_is_refused_as_a_judge(tmp_path):
             build_judge(EvalSettings(judge=spec), embed, "gemma")
     served = build_judge(EvalSettings(judge="openai:http://127.0.0.1:9/v1", judge_model="qwen-72b"), embed, "gemma")
     assert served.name == "qwen-72b at http://127.0.0.1:9/v1"
+
+
+def test_without_variants_a_home_with_no_adapter_compares_base_and_rag(home, golden, tmp_path):
+    result = cli(home, "eval", "--golden", str(golden), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "run" / "summary.json").read_text())["variants"]) == {"base", "rag"}
