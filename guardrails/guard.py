@@ -82,10 +82,7 @@ class Guard:
             results.append(RailResult.passed("injection", attack.score))
         masked_text = text
         if self.config.mask_input_pii:
-            masked = self.masker.mask(text)
-            masked_text = masked.text
-            results.append(RailResult("pii", True, "mask", float(len(masked.spans)), ",".join(masked.kinds))
-                           if masked.spans else RailResult.passed("pii", 0.0))
+            masked_text = self._mask_pii(text, results)
         if self.config.topics_enabled:
             results.append(self.topics.check(text, vectors[-1]))
         reply = None
@@ -133,13 +130,15 @@ class Guard:
             return OutputVerdict(self.config.refusal_message, True, grounded, results, unsupported)
         if grounded is False:
             return OutputVerdict(self.config.grounding_message, True, grounded, results, unsupported)
-        text = answer
-        if self.config.mask_output_pii:
-            masked = self.masker.mask(answer)
-            text = masked.text
-            results.append(RailResult("pii", True, "mask", float(len(masked.spans)), ",".join(masked.kinds))
-                           if masked.spans else RailResult.passed("pii", 0.0))
+        text = self._mask_pii(answer, results) if self.config.mask_output_pii else answer
         return OutputVerdict(text, False, grounded, results, unsupported)
+
+    def _mask_pii(self, text: str, results: list[RailResult]) -> str:
+        """The PII/secret rail: masked text; its result (score = values masked, reason = their kinds) appended."""
+        masked = self.masker.mask(text)
+        results.append(RailResult("pii", True, "mask", float(len(masked.spans)), ",".join(masked.kinds))
+                       if masked.spans else RailResult.passed("pii", 0.0))
+        return masked.text
 
     def mask_output_text(self, text: str) -> str:
         """Masked text for anything else shown to the user from the documents (citation snippets)."""
