@@ -23,7 +23,7 @@ from eval import gates as G
 from eval.answerers import Answerer
 from eval.golden import GoldenRow
 from eval.metrics import CATALOGUE, Scorer
-from eval.stats import mean_ci
+from eval.stats import mean_ci, paired_delta
 from eval.variants import Variant
 
 # progress(variant name, total) -> advance(n): the CLI draws a bar per variant.
@@ -62,6 +62,7 @@ class EvalJob:
         order = {q.id: n for n, q in enumerate(self.golden)}
         rows.sort(key=lambda r: order[r["id"]])  # golden order, variants within (the sort is stable)
         summary = self.summarise(rows, started, time.monotonic() - wall, config)
+        summary["pairs"] = paired_variants(rows, [v.name for v in self.variants], self.seed)
         summary["gates"] = [g.to_dict() for g in G.check(list(rules), summary["variants"])]
         self.save(out_dir, summary, rows)
         return EvalRun(out_dir, summary, rows)
@@ -114,6 +115,28 @@ class EvalJob:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         (out_dir / "summary.md").write_text(render_markdown(summary), encoding="utf-8")
         write_report(out_dir, summary, rows)
+
+
+# What fine-tuning must beat: the same questions with and without the adapter.
+PAIRS = (("rag", "rag+lora"), ("base", "lora"), ("base", "rag"))
+
+
+def paired_variants(rows: list[dict], names: list[str], seed: int = 0) -> list[dict[str, Any]]:
+    """Paired-bootstrap deltas (b - a) between variants of this run, over the questions both scored:
+    the standard pairs, plus every adapter:REF variant against `rag`."""
+    pairs = [p for p in PAIRS if p[0] in names and p[1] in names]
+    pairs += [("rag", n) for n in names if "rag" in names and n not in ("base", "rag", "lora", "rag+lora")]
+    index = {(r["variant"], r["id"]): r["metrics"] for r in rows}
+    out = []
+    for a, b in pairs:
+        for metric in CATALOGUE:
+            both = [(index[(a, i)][metric], m[metric]) for (v, i), m in index.items()
+                    if v == b and (a, i) in index and m.get(metric) is not None and index[(a, i)].get(metric) is not None]
+            if len(both) >= 2:
+                d = paired_delta([x for x, _ in both], [y for _, y in both], seed)
+                out.append({"a": a, "b": b, "metric": metric, "delta": d.delta, "low": d.low, "high": d.high,
+                            "p_value": d.p_value, "n": d.n, "significant": d.significant})
+    return out
 
 
 def write_csv(path: Path, rows: list[dict], metrics: list[str]) -> None:

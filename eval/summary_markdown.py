@@ -187,6 +187,16 @@ def render_markdown(summary: dict) -> str:
     else:
         lines.append("No results.")
 
+    pairs = summary.get("pairs") or []
+    if pairs:
+        lines += ["", "## Paired differences between variants", "",
+                  _row(["Compared", "Metric", "Δ (b − a)", "95% CI", "p"]), "|---|---|---|---|---|"]
+        for p in pairs:
+            mark = " *" if p.get("significant") else ""
+            lines.append(_row([f"`{p['b']}` vs `{p['a']}`", p["metric"], f"{p['delta']:+.3f}{mark}",
+                               f"[{p['low']:+.3f}, {p['high']:+.3f}]", f"{p['p_value']:.3f}"]))
+        lines += ["", "Paired bootstrap over the questions both variants scored; * = the interval excludes zero."]
+
     configs = run.get("variants") or {}
     if configs:
         lines += ["", "## Variants", "", _row(["Variant", "Adapter", "Retrieval", "p50 latency", "p95 latency"]),

@@ -133,6 +133,9 @@ def test_eval_run_writes_every_output_and_gates_set_the_exit_code(home, golden, 
     assert summary["variants"]["rag"]["context_recall"] == 1.0 and summary["variants"]["base"].get("context_recall") is None
     assert summary["variants"]["base"]["false_refusal_rate"] == 1.0  # the fake refuses without documents
     assert summary["run"]["judge"] is None and summary["gates"][0]["passed"]
+    refusals = next(p for p in summary["pairs"] if p["metric"] == "false_refusal_rate")
+    assert (refusals["a"], refusals["b"], refusals["delta"], refusals["n"]) == ("base", "rag", -1.0, 2)
+    assert "Paired differences" in (run / "summary.md").read_text()
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and {r["variant"] for r in rows} == {"base", "rag"}
     rag_q1 = next(r for r in rows if r["variant"] == "rag" and r["id"] == "q1")
