@@ -88,11 +88,13 @@ class ChatService:
         hits = [] if nothing else self.retriever.search(
             query, k=self.chat.k, collections=request.collections, documents=request.documents
         )
-        hits, events = self._retrieval_rail(hits)
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= self.chat.min_dense_score]
+        if not relevant:  # nothing reaches the model, so there is nothing for the retrieval rail to check
+            return Prepared(query, [], None, (time.monotonic() - started) * 1000)
+        hits, events = self._retrieval_rail(hits)
         retrieval_ms = (time.monotonic() - started) * 1000
-        if not relevant:
-            return Prepared(query, [], None, retrieval_ms, rail_events=events)
+        if not any(h.dense_score is not None and h.dense_score >= self.chat.min_dense_score for h in hits):
+            return Prepared(query, [], None, retrieval_ms, rail_events=events)  # the rail dropped every relevant chunk
         max_new = self._max_new_tokens(request)
         budget = self.generator.context_window - max_new
         docs = [prompt.PromptDoc.of(h) for h in hits]
@@ -242,13 +244,13 @@ class ChatService:
 
     def _no_context_answer(self, request: ChatRequest, prepared: Prepared, started: float) -> ChatAnswer:
         elapsed = round((time.monotonic() - started) * 1000, 1)
+        events = [*self._input_events(request), *prepared.rail_events]
         return ChatAnswer(
             text=prompt.REFUSAL, citations=[], sources=[], refused=True, model=self.generator.name,
             adapter=self.adapter_for(request), finish_reason="no_context",
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), "first_token": elapsed, "total": elapsed},
             retrieval_query=prepared.retrieval_query,
-            guardrails=_notices([*self._input_events(request), *prepared.rail_events]),
-            rail_events=[*self._input_events(request), *prepared.rail_events],
+            guardrails=_notices(events), rail_events=events,
         )
 
     # --- guardrails ------------------------------------------------------------------------------
