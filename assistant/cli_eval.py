@@ -126,16 +126,17 @@ def _run(settings: Settings, golden, spec, adapter, url, api_key, out, limit, ru
     for path in golden:
         loaded = golden_sets.load(path)
         rows += loaded[:limit] if limit else loaded
-    embedder = assembly.embedder(settings)
     if url:
         if not api_key:
             raise ValueError("--url needs an API key (--api-key or RAGTUNE_API_KEY)")
         answerer = RemoteAnswerer(url, api_key, settings.eval.concurrency, settings.eval.request_timeout_s,
                                   settings.eval.max_new_tokens)
         default = adapter or "assistant"
+        embedder = assembly.embedder(settings)
     else:
         answerer = _in_process(settings)
         default = adapter or answerer.service.default_adapter
+        embedder = answerer.service.retriever.store.embedder  # scoring shares the retriever's model: loaded once
     variants = parse_variants(spec or ("base,rag,lora,rag+lora" if default else "base,rag"), default)
     judge = build_judge(settings.eval, embedder.embed, settings.generator.model)
     job = EvalJob(answerer, Scorer(embedder.embed, judge), variants, rows, judge.name if judge else None, settings.eval.seed)
