@@ -161,6 +161,10 @@ def keys_create(
     collections: Optional[str] = typer.Option(
         None, "--collections", help="Comma-separated collections the key may read; default: every collection."
     ),
+    origin: Optional[list[str]] = typer.Option(
+        None, "--origin", help="A browser origin (https://tickets.example.com) that may use the key from a web page, "
+        "e.g. the embeddable widget; repeatable. Such keys must have the chat scope only."
+    ),
     as_json: bool = typer.Option(False, "--json", help='Print {"id", "key", ...} as JSON on stdout.'),
 ) -> None:
     """Create an API key and print it. **The key is shown only this once**; store it now.
@@ -173,7 +177,8 @@ def keys_create(
 
     db = _or_exit(lambda: assembly.database(ctx.obj))
     try:
-        record, plaintext = db.keys.create(name, scopes, collections, all_collections=collections is None)
+        record, plaintext = db.keys.create(name, scopes, collections, all_collections=collections is None,
+                                           allowed_origins=origin)
     except KeySpecError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -181,9 +186,10 @@ def keys_create(
         print(json.dumps({**record.to_dict(), "key": plaintext}, indent=2))
         return
     reach = "all collections" if record.all_collections else ", ".join(record.collections)
+    origins = f" · origins {', '.join(record.allowed_origins)}" if record.allowed_origins else ""
     err.print(
         Panel(
-            f"[bold]{plaintext}[/bold]\n\nid {record.id} · scopes {', '.join(record.scopes)} · {reach}\n"
+            f"[bold]{plaintext}[/bold]\n\nid {record.id} · scopes {', '.join(record.scopes)} · {reach}{origins}\n"
             "[yellow]This is the only time the key is shown: it is stored hashed and cannot be recovered.[/yellow]",
             title=f"API key '{record.name}'",
             title_align="left",

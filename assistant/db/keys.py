@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -29,6 +30,9 @@ KEY_PREFIX = "rt_"
 DISPLAY_CHARS = 11  # "rt_" + 8 characters: enough to tell keys apart in a list, useless for guessing
 MAX_KEY_CHARS = 128  # anything longer is not one of ours; refuse it before hashing
 TOUCH_EVERY = timedelta(seconds=60)  # last_used_at granularity: not one write per request
+MAX_ORIGINS = 20  # per key: a widget is embedded in a few ticket tools, not in hundreds of sites
+# An origin as browsers send it: scheme://host[:port], lower-case, no path, no trailing slash, no wildcard.
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)(?::[0-9]{1,5})?$")
 
 
 class KeySpecError(ValueError):
@@ -51,6 +55,24 @@ def parse_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(s for s in SCOPES if s in wanted)
 
 
+def parse_origins(origins: str | Iterable[str] | None) -> tuple[str, ...]:
+    """'https://a.example,https://b.example' or a list -> exact origins; anything a browser would not send is an error.
+
+    Upper-case letters are folded (browsers send the host lower-case); a path, query, trailing slash, wildcard or
+    a scheme other than http(s) is refused rather than guessed at, so the stored value is what `Origin` will say.
+    """
+    if origins is None:
+        return ()
+    items = origins.split(",") if isinstance(origins, str) else list(origins)
+    wanted = tuple(dict.fromkeys(o.strip().lower() for o in items if o.strip()))
+    bad = [o for o in wanted if not _ORIGIN.match(o)]
+    if bad:
+        raise KeySpecError(f"not an exact origin (scheme://host[:port], no path or wildcard): {', '.join(bad)}")
+    if len(wanted) > MAX_ORIGINS:
+        raise KeySpecError(f"a key may list at most {MAX_ORIGINS} origins")
+    return wanted
+
+
 def parse_collections(collections: str | Iterable[str] | None) -> tuple[str, ...]:
     if collections is None:
         return ()
@@ -68,17 +90,23 @@ class KeyStore:
         scopes: str | Iterable[str],
         collections: str | Iterable[str] | None = None,
         all_collections: bool = False,
+        allowed_origins: str | Iterable[str] | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """Returns the record and the plaintext key, which is not stored and cannot be shown again.
 
         A key reads either the listed collections or, with `all_collections`, every one; admin keys
         always read every collection, so listing collections for one is an error, not ignored.
+        A key with `allowed_origins` is meant to sit in a web page, where anyone can read it: it
+        must have the `chat` scope only.
         """
         name = name.strip()
         if not name:
             raise KeySpecError("a key needs a name")
         scope_list = parse_scopes(scopes)
         wanted = parse_collections(collections)
+        origins = parse_origins(allowed_origins)
+        if origins and scope_list != ("chat",):
+            raise KeySpecError("a key with allowed origins is embedded in web pages: it may have the 'chat' scope only")
         if "admin" in scope_list:
             if wanted:
                 raise KeySpecError("admin keys read every collection; do not restrict them with collections")
@@ -96,6 +124,7 @@ class KeyStore:
             scopes=list(scope_list),
             collections=list(wanted),
             all_collections=all_collections,
+            allowed_origins=list(origins),
             created_at=utcnow(),
         )
         with self.db.session() as session:
@@ -107,6 +136,13 @@ class KeyStore:
 
         The returned record's last_used_at is the previous use, before this one.
         """
+        record = self.find(plaintext)
+        if record is not None:
+            self.touch(record.id, now)
+        return record
+
+    def find(self, plaintext: str) -> ApiKeyRecord | None:
+        """The active key whose plaintext this is, or None; a read only (no last_used_at update)."""
         if not plaintext.startswith(KEY_PREFIX) or len(plaintext) > MAX_KEY_CHARS:
             return None
         digest = hash_key(plaintext)
@@ -116,9 +152,15 @@ class KeyStore:
             # constant-time compare is a second, explicit guard should the lookup ever change.
             if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
                 return None
-            record = _record(row)
-        self.touch(record.id, now)
-        return record
+            return _record(row)
+
+    def origins(self, include_revoked: bool = False) -> set[str]:
+        """Every origin some key allows (active keys only, unless `include_revoked`)."""
+        query = select(ApiKey.allowed_origins)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        with self.db.session() as session:
+            return {origin for origins in session.scalars(query) for origin in (origins or [])}
 
     def touch(self, key_id: str, now: datetime | None = None) -> None:
         """Set last_used_at, unless it was set less than TOUCH_EVERY ago (reads stay reads)."""
@@ -165,4 +207,5 @@ def _record(row: ApiKey) -> ApiKeyRecord:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        allowed_origins=tuple(row.allowed_origins or ()),
     )

@@ -82,6 +82,8 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     collections: Mapped[list[str]] = mapped_column(JSON)
     all_collections: Mapped[bool] = mapped_column(Boolean)
+    # Exact browser origins ("https://tickets.example.com") that may call the API with this key (chat-only keys).
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -41,6 +41,7 @@ class ApiKeyRecord(_Record):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    allowed_origins: tuple[str, ...] = ()  # browser origins that may use the key (see assistant/origins.py)
 
     @property
     def active(self) -> bool:
