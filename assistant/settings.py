@@ -179,7 +179,11 @@ class ServerSettings(_Section):
     upload_max_mb: float = Field(50.0, gt=0, description="Largest document upload, in MiB.")
     rate_limit_per_minute: int = Field(60, ge=1, description="Requests per API key per minute; beyond it 429.")
     cors_origins: list[str] = Field(
-        default_factory=list, description="Origins allowed to call the API from a browser (the embeddable widget)."
+        default_factory=list, description="Origins allowed to call the API from a browser with any key (exact, like "
+        "`https://intranet.example.com`); per-key origins are the keys' `allowed_origins`."
+    )
+    cors_max_age_s: int = Field(
+        600, ge=0, le=86_400, description="How long a browser may cache a CORS preflight answer, in seconds."
     )
 
 
