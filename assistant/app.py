@@ -15,6 +15,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from assistant import assembly
+from assistant.api import admin_routes, account_routes, ticket_routes
 from assistant.api import chat_routes, conversation_routes, document_routes, health_routes, openai_routes
 from assistant.api import ui_routes
 from assistant.api.errors import HANDLERS
@@ -38,6 +39,11 @@ ROUTES = [
     document_routes.delete_document, document_routes.get_job,
     conversation_routes.list_conversations, conversation_routes.get_conversation,
     conversation_routes.delete_conversation, conversation_routes.feedback,
+    account_routes.me, account_routes.collections, account_routes.document_file, account_routes.list_jobs,
+    ticket_routes.draft,
+    admin_routes.list_keys, admin_routes.create_key, admin_routes.revoke_key,
+    admin_routes.list_adapters, admin_routes.promote_adapter, admin_routes.rollback_adapter,
+    admin_routes.list_evals, admin_routes.scorecard,
     *ui_routes.ROUTES,
 ]
 

@@ -31,6 +31,7 @@ class ChatRequest:
     max_new_tokens: int | None = None
     retrieval: bool = True  # False = closed book: the model answers from its weights alone
     screened: Any = None  # the InputVerdict when the caller already ran the input rails (and stored the masked text)
+    task: str = ""  # asked of the model after the question (a ticket's reply draft); never part of the retrieval query
 
 
 @dataclass
@@ -63,12 +64,33 @@ class ChatService:
         self.generation = generation
         self.default_adapter = default_adapter  # the registry's promoted adapter, when one is resident
         self.guard = guard  # guardrails.Guard: input, retrieval and output rails; None = no rails
+        self.aliases: dict[str, str] = {}  # adapter name -> NAME@vN promoted while running (see use_version)
 
     def adapter_for(self, request: ChatRequest) -> str | None:
         """The adapter that answers: the named one, none for "base", else the default."""
         if request.adapter is None:
-            return self.default_adapter
-        return None if request.adapter == "base" else request.adapter
+            name = self.default_adapter
+        else:
+            name = None if request.adapter == "base" else request.adapter
+        return self.aliases.get(name, name) if name else None
+
+    def use_version(self, name: str, ref: str, path: str, default_name: str = "") -> None:
+        """From now on requests for adapter `name` (and the default, when `name` is `default_name`) answer with
+        `ref` (NAME@vN): a promotion or rollback while the server runs, without reloading anything resident."""
+        for resident in (ref, name):  # a version trained since start-up, or a name promoted for the first time
+            if resident not in self.generator.adapters():
+                self.generator.load_adapter(resident, path)
+        self.aliases[name] = ref
+        if name == default_name:
+            self.default_adapter = name
+
+    def fit_question(self, text: str, share: float) -> str:
+        """`text` cut (at a word) to `share` of the prompt budget in model tokens: the rest is left for documents."""
+        limit = int((self.generator.context_window - self.generation.max_new_tokens) * share)
+        words = text.split()
+        while words and self.generator.count_tokens(" ".join(words)) > limit:
+            words = words[: int(len(words) * 0.9)]  # ~10% per round: a few count calls even for a long text
+        return " ".join(words)
 
     # --- before generation (blocking: embeds the query) ------------------------------------
     def retrieval_query(self, request: ChatRequest) -> str:
@@ -80,9 +102,10 @@ class ChatService:
     def prepare(self, request: ChatRequest) -> Prepared:
         started = time.monotonic()
         query = self.retrieval_query(request)
+        question = f"{request.question}\n{request.task}" if request.task else request.question  # what the model is asked
         if not request.retrieval:
             history = request.history[-self.chat.history_turns :] if self.chat.history_turns else []
-            return Prepared(query, [], prompt.render_closed_book(request.question, history), 0.0)
+            return Prepared(query, [], prompt.render_closed_book(question, history), 0.0)
         # An empty list means the caller may read nothing: never let it widen to "every collection".
         nothing = request.collections is not None and not request.collections
         hits = [] if nothing else self.retriever.search(
@@ -99,10 +122,10 @@ class ChatService:
         budget = self.generator.context_window - max_new
         docs = [prompt.PromptDoc.of(h) for h in hits]
         history = request.history[-self.chat.history_turns :] if self.chat.history_turns else []
-        kept, turns = prompt.pack(docs, request.question, history, budget, self.generator.count_tokens)
+        kept, turns = prompt.pack(docs, question, history, budget, self.generator.count_tokens)
         kept_hits = [hits[docs.index(d)] for d in kept]
         sources = [self._citation(n, h) for n, h in enumerate(kept_hits, start=1)]
-        return Prepared(query, sources, prompt.render(kept, request.question, turns), retrieval_ms,
+        return Prepared(query, sources, prompt.render(kept, question, turns), retrieval_ms,
                         [d.text for d in kept], events)
 
     # --- generation ---------------------------------------------------------------------------

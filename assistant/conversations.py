@@ -22,6 +22,10 @@ from ingestion.index_store import IndexStore
 from ingestion.pipeline import delete_document
 from ingestion.retriever import Retriever
 
+# A ticket draft asks the model for a reply in the chat prompt's own format: the ticket is the question.
+TICKET_TASK = "Write a short reply to this customer, using only the documents and citing them as [1], [2]."
+TICKET_PROMPT_SHARE = 0.5  # of the prompt budget (tokens) a long ticket may take; the rest is for documents
+
 
 @dataclass
 class ChatTurn:
@@ -104,6 +108,23 @@ class ConversationService:
                     turn.conversation_id, principal.key_id, "assistant", partial, finish_reason=ending,
                     model=self.chat.generator.name, adapter=turn.request.adapter, admin=principal.is_admin,
                 )
+
+    async def draft_reply(self, principal: Principal, ticket: str, collections: list[str] | None,
+                          adapter: str | None) -> tuple[ChatTurn, ChatAnswer]:
+        """A reply to a support ticket: the chat path (rails, retrieval, citations) with the ticket as the
+        question and TICKET_TASK asked of the model; nothing is stored as a conversation."""
+        ticket = self.chat.fit_question(ticket, TICKET_PROMPT_SHARE)
+        if not ticket:
+            raise ApiError("invalid_request", "the ticket has no text", 400)
+        turn = self.begin(principal, ticket, collections=collections, adapter=adapter, persist=False)
+        turn.request.task = TICKET_TASK
+        final: ChatAnswer | None = None
+        async for event in self.stream(principal, turn, persist=False, entry="ticket"):
+            if isinstance(event, FinalEvent):
+                final = event.answer
+        if final is None:
+            raise ApiError("no_answer", "the answer stream ended without an answer", 502)
+        return turn, final
 
     # --- retrieval only --------------------------------------------------------------------
     def search(self, principal: Principal, query: str, k: int, collections: list[str] | None,

@@ -93,6 +93,11 @@ class JobRunner:
             raise not_found("job", job_id)
         return job
 
+    def list(self, principal: Principal, limit: int = 50) -> list[JobRecord]:
+        """The key's jobs, newest first (an admin sees every key's)."""
+        authorize(principal, "ingest")
+        return self.db.jobs.list(principal.key_id, limit=limit, all_keys=principal.is_admin)
+
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
             job = self.db.jobs.update(job_id, "running")

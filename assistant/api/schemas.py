@@ -62,3 +62,23 @@ class ChatCompletionBody(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=4096)
     max_completion_tokens: int | None = Field(None, ge=1, le=4096)
     collections: list[str] | None = Field(None, max_length=32, description="ragtune extension: collections to search.")
+
+
+class TicketBody(_Body):
+    ticket: str = Field(min_length=1, max_length=20_000, description="The customer ticket's text, as the agent sees it.")
+    collections: list[str] | None = Field(None, max_length=32, description="Search only these (default: all the key may read).")
+    adapter: str | None = Field(None, max_length=128, description="LoRA adapter (NAME or NAME@vN); 'base' for none; omit for the default.")
+
+
+class KeyBody(_Body):
+    name: str = Field(min_length=1, max_length=200, description="Who or what the key is for.")
+    scopes: list[Literal["chat", "ingest", "admin"]] = Field(min_length=1, max_length=3, description="admin implies the others.")
+    collections: list[str] | None = Field(None, max_length=100, description="Collections the key may read.")
+    all_collections: bool | None = Field(None, description="Every collection; default: true when `collections` is omitted.")
+    allowed_origins: list[str] | None = Field(
+        None, max_length=20, description="Exact browser origins (https://tickets.example.com) that may use the key; "
+        "only for chat-scope keys.")
+
+
+class PromoteBody(_Body):
+    version: int = Field(ge=1, le=1_000_000, description="The version to promote: 3 for NAME@v3.")
