@@ -68,13 +68,18 @@ def held_out(guard: Guard) -> dict:
 
 
 def run_inputs(guard: Guard, sets) -> tuple[dict, dict]:
-    out, lat = {}, {"input total": [], "embed (shared)": [], "injection": [], "pii (input)": [], "topic": []}
+    out = {}
+    lat = {"input total": [], "input total, CPU": [], "embed (shared)": [], "injection": [], "pii (input)": [], "topic": []}
     for name, (texts, _) in sets.items():
         blocked = off_topic = 0
         for text in texts:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             verdict = guard.check_input(text)
             lat["input total"].append(time.perf_counter() - started)
+            # CPU seconds of the whole process (torch's worker threads included): what the rail costs on an idle
+            # machine, where wall time is at most this; wall time above rises with the load average.
+            lat["input total, CPU"].append(time.process_time() - cpu)
+            lat.setdefault(f"input total, CPU: {name}", []).append(lat["input total, CPU"][-1])
             acted = set(verdict.acted)
             blocked += "injection" in acted
             off_topic += "topic" in acted
@@ -153,11 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     pages = page_texts()
     cases = grounding_cases(pages)
-    correct, out_lat = Counter(), {"output total": [], "grounding": [], "leakage": [], "pii (output)": []}
+    correct = Counter()
+    out_lat = {"output total": [], "output total, CPU": [], "grounding": [], "leakage": [], "pii (output)": []}
     for answer, contexts, supported in cases:
-        t0 = time.perf_counter()
+        t0, cpu = time.perf_counter(), time.process_time()
         verdict = guard.check_output(answer, contexts)
         t1 = time.perf_counter()
+        out_lat["output total, CPU"].append(time.process_time() - cpu)
         guard.grounding.check(answer, contexts)
         t2 = time.perf_counter()
         guard.leakage.check(answer)
@@ -186,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in ("crafted-direct", "crafted-indirect", "crafted-disguised", "crafted-persona", "crafted-exfiltration"):
         rows.append(["attack detection", kind, "held-out", cv["input"][kind]["rate"], "-"])
     rows.append(["indirect injection (chunk rule)", "crafted-indirect", "held-out", cv["chunk"]["crafted-indirect"]["rate"], "-"])
+    for kind in ("kestrel-line", "kestrel-doc"):  # another company's policies (AI-tool rules, tables), by file
+        rows.append(["chunk false positives", kind, "held-out", cv["chunk"][kind]["rate"], "-"])
     rows.append(["chunk false positives", f"contoso page windows ({len(windows)})", "measured", chunk_fp / len(windows), "-"])
     rows.append(["off-domain (topic acted)", "contoso questions", "measured",
                  train["contoso questions"]["off_topic"] / train["contoso questions"]["n"], "low"])
@@ -204,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(["  supported kept", "reference + own source page", "measured", correct["supported"] / n_sup, "-"])
     rows.append(["  unsupported caught", "reference + unrelated page", "measured", correct["unsupported"] / (len(cases) - n_sup), "-"])
     for name, values in {**lat, **out_lat}.items():
-        target = "<= 30 ms p95" if name == "input total" else "<= 50 ms p95" if name == "output total" else "-"
+        target = "<= 30 ms p95" if name.startswith("input total") else "<= 50 ms p95" if name.startswith("output total") else "-"
         rows.append([f"latency {name}", "p50 / p95 ms", "measured",
                      f"{1000 * pct(values, 50):.1f} / {1000 * pct(values, 95):.1f}", target])
     rows.append(["latency pii (labelled set)", "ms per sentence", "measured", pii_ms, "-"])

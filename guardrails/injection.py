@@ -201,8 +201,7 @@ class InjectionDetector:
         classifier (all chunks' in one batch): a retrieved chunk is mostly prose, and embedding every
         sentence would cost too much.
         """
-        suspects = [[s.strip() for s in _SENTENCE.split(chunk) if s and s.strip() and _CUE.search(reveal(s)[0])]
-                    for chunk in chunks]
+        suspects = [[s.strip() for s in _SENTENCE.split(chunk) if s and s.strip() and _suspect(s)] for chunk in chunks]
         flat = [s for group in suspects for s in group]
         flat_scores = iter(self.score_many(flat)) if flat else iter(())
         out = []
@@ -215,6 +214,18 @@ class InjectionDetector:
                 worst = InjectionScore(whole_heur, whole_heur, None, whole[2])
             out.append((worst, scored))
         return out
+
+
+CHUNK_MIN_WORDS = 5  # shorter lines (headings, table headers) reach the classifier only when a heuristic fires
+
+
+def _suspect(sentence: str) -> bool:
+    """Worth the classifier: talks to an AI or about instructions, and is a sentence rather than a heading
+    ("Acceptable use and AI tools" is about AI, not addressed to it) unless a heuristic pattern fired."""
+    revealed, feats, _ = features(sentence)
+    if not _CUE.search(revealed):
+        return False
+    return len(revealed.split()) >= CHUNK_MIN_WORDS or bool(feats.any())
 
 
 _CUE = re.compile(r"\b(?:ignore|disregard|forget|override|instruction|instructions|prompt|assistant|ai|chatbot|model"

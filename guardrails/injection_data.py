@@ -88,6 +88,39 @@ BENIGN_DOC = [
     "Forward completed forms to benefits@contoso.example for processing.",
     "If you are an hourly employee, overtime rules in section 4 apply.",
 ]
+# Workplace rules *about* AI tools: benign text that shares the attacks' vocabulary (AI, model, prompt, assistant).
+BENIGN_AI_POLICY = [
+    "Use of generative AI", "AI tools and acceptable use", "Approved AI assistants", "Chatbots and customer data",
+    "Employees may use approved AI assistants to draft emails and summarise meeting notes.",
+    "Do not paste customer data, source code or passwords into an AI chatbot that IT has not approved.",
+    "Generative AI tools must be reviewed by the Security team before they are connected to company systems.",
+    "Output from an AI model must be checked by a person before it is sent to a customer.",
+    "The list of approved AI tools is kept on the intranet and reviewed every quarter.",
+    "Never upload Restricted documents to a public language model.",
+    "Prompts that contain personal data count as a disclosure under the privacy policy.",
+    "Engineers may use the approved code assistant for internal repositories only.",
+    "Report any AI tool that asks for your credentials to the service desk.",
+    "Managers decide whether AI-generated text may be used in performance reviews.",
+    "AI features in third-party software are disabled by default until they pass a risk review.",
+    "When you use an AI assistant for research, record the tool's name in the project file.",
+    "The chatbot on the benefits portal answers common questions but cannot change your elections.",
+    "Training on responsible AI use is mandatory for everyone who has access to the AI workspace.",
+    "Do not rely on a model's answer for legal, medical or safety decisions.",
+    "The AI usage policy applies to employees, contractors and interns.",
+    "You must label images and video created with generative AI when they are published externally.",
+    "Instructions for requesting access to an AI tool are in the IT help centre.",
+    "Ignore phishing messages that claim to come from the IT assistant and report them instead.",
+    "System prompts and configurations of internal AI tools are owned by the Platform team.",
+    "Customer support agents may use the reply assistant, but they remain responsible for every answer.",
+    "The model registry lists each approved machine learning model with its owner and review date.",
+    "Using AI to monitor employees without their knowledge is prohibited.",
+    "Requests to use a new large language model go through the architecture review board.",
+    "Automated decisions about hiring must not be made by an AI system alone.",
+    "| Tool | Approved for | Data allowed |", "| Level | Examples | Handling rules |",
+    "Rules for AI meeting recorders: ask everyone in the meeting for consent before recording.",
+    "Chat assistants must not be given access to payroll or HR case files.",
+    "If an AI tool produces offensive content, stop using it and tell the Security team.",
+]
 
 
 def _disguise(text: str, rng: random.Random) -> str:
@@ -124,6 +157,8 @@ def crafted(seed: int = 0) -> list[dict]:
              for i, t in enumerate(BENIGN_QUESTIONS)]
     rows += [{"text": t, "label": 0, "kind": "crafted-benign-doc", "group": f"bd-{i}"}
              for i, t in enumerate(BENIGN_DOC + DOC_PROSE)]
+    rows += [{"text": t, "label": 0, "kind": "crafted-benign-doc", "group": f"ai-policy-{i % 6}"}
+             for i, t in enumerate(BENIGN_AI_POLICY)]
     seen, unique = set(), []
     for row in rows:
         if row["text"] not in seen:

@@ -5,13 +5,15 @@
 Data (only `.dev` files and text written for this project; the project is judged on unseen sets):
 attacks = ../shared/data/security/jailbreak.dev.jsonl + guardrails/injection_data.crafted() attacks (short direct,
 persona, fake turns, indirect-in-document, disguised); benign = banking77_benign.dev.jsonl, notinject_*.dev.json,
-the Contoso golden questions, crafted benign HR questions and policy sentences, and windows and instruction-like
-sentences of the Contoso HR PDFs (benign documents, so that long text is not taken for an attack).
+the Contoso golden questions, crafted benign HR questions and policy sentences, windows and instruction-like
+sentences of the Contoso HR PDFs, and headings, table rows and sentences of the Kestrel sample knowledge base
+(samples/kestrel: security and IT policies that talk about AI tools and rules), so that benign documents are
+not taken for attacks.
 
 Held-out numbers come from grouped k-fold cross-validation: near-duplicates (cosine >= 0.92, e.g. DAN variants),
 rows of one crafted template and pages of one PDF share a fold. Thresholds are calibrated inside each training
 fold (nested), then once more on all data for the shipped model: the input threshold is the larger of the 99.5th
-percentile of benign-question scores and the 95th of NotInject scores; the chunk threshold the 99.5th percentile
+percentile of benign-question scores and the 95th of NotInject scores; the chunk threshold the 99th percentile
 of benign document-sentence scores; both at least 0.5.
 """
 
@@ -37,7 +39,11 @@ SHARED = PROJECT.parent / "shared" / "data"
 SECURITY = SHARED / "security"
 CONTOSO = SHARED / "contoso-hr"
 QUESTION_KINDS = ("banking77", "contoso-question", "crafted-benign-question")
-DOC_KINDS = ("contoso-doc", "contoso-sentence", "crafted-benign-doc")
+DOC_KINDS = ("contoso-doc", "contoso-sentence", "crafted-benign-doc", "kestrel-doc", "kestrel-line")
+KESTREL = PROJECT / "samples" / "kestrel"
+# Benign document sentences scoring above the chunk threshold, in percent: 1% (not 0.5%) because the benign
+# document rows include hard rules *about* AI tools, and a neutralised sentence costs less than a missed attack.
+DOC_PERCENTILE = 99.0
 CACHE = Path(os.environ.get("RAGTUNE_GUARD_CACHE", "/tmp/ragtune-bench"))
 _CUE = re.compile(r"\b(?:instructions?|ignore|rules|system|prompt|must|should|assistant|respond|override)\b", re.I)
 
@@ -50,7 +56,13 @@ def source_files() -> list[Path]:
     return [SECURITY / "jailbreak.dev.jsonl", SECURITY / "banking77_benign.dev.jsonl",
             SECURITY / "notinject_one.dev.json", SECURITY / "notinject_two.dev.json",
             CONTOSO / "golden" / "answerable.dev.jsonl", CONTOSO / "golden" / "unanswerable.dev.jsonl",
-            *sorted((CONTOSO / "docs").glob("*.pdf"))]
+            *sorted((CONTOSO / "docs").glob("*.pdf")), *kestrel_files()]
+
+
+def kestrel_files() -> list[Path]:
+    """The hand-written Kestrel texts: the Markdown sources of its PDF/DOCX files and the text-format documents."""
+    docs = [p for p in sorted((KESTREL / "docs").iterdir()) if p.suffix in (".md", ".html", ".txt")]
+    return sorted((KESTREL / "sources").glob("*.md")) + docs
 
 
 def load_dataset(seed: int = 0) -> list[dict]:
@@ -66,6 +78,33 @@ def load_dataset(seed: int = 0) -> list[dict]:
                  for r in _jsonl(CONTOSO / "golden" / f"{name}.dev.jsonl")]
     rows += crafted(seed)
     rows += contoso_rows(seed)
+    rows += kestrel_rows(seed)
+    return rows
+
+
+def kestrel_rows(seed: int, windows: int = 60) -> list[dict]:
+    """Benign document text of another company: every heading, table row and cue-word sentence (what the chunk
+    rail scores) and some page-sized windows, grouped by file so that cross-validation holds whole files out."""
+    rng = random.Random(seed)
+    rows, texts = [], []
+    for path in kestrel_files():
+        raw = path.read_text(encoding="utf-8")
+        if path.suffix == ".html":
+            raw = re.sub(r"<(script|style)\b.*?</\1>", " ", raw, flags=re.S | re.I)
+            raw = re.sub(r"<(?:br|/p|/h\d|/li|/tr|/div)[^>]*>", "\n", raw, flags=re.I)
+            raw = re.sub(r"<[^>]+>", " ", raw)
+        lines = [" ".join(line.lstrip("#%-*0123456789. ").split()) for line in raw.splitlines()]
+        lines = [line for line in lines if len(line) >= 12 and not set(line) <= set("|-: ")]
+        texts.append((path.name, " ".join(lines)))
+        for line in lines:
+            parts = [line] if line.startswith("|") or len(line) < 80 else re.split(r"(?<=[.!?])\s+", line)
+            rows += [{"text": part, "label": 0, "kind": "kestrel-line", "group": f"kestrel/{path.name}"}
+                     for part in parts if len(part) >= 12 and (len(part) < 80 or _CUE.search(part))]
+    for name, text in rng.sample(texts, len(texts)) * 4:
+        if len(rows) and sum(r["kind"] == "kestrel-doc" for r in rows) >= windows:
+            break
+        start = rng.randrange(max(1, len(text) - 700))
+        rows.append({"text": text[start:start + 700], "label": 0, "kind": "kestrel-doc", "group": f"kestrel/{name}"})
     return rows
 
 
@@ -124,7 +163,7 @@ def calibrate(scores: np.ndarray, kinds: np.ndarray) -> tuple[float, float]:
         return float(np.percentile(scores[mask], pct)) if mask.any() else 0.0
     questions = q(np.isin(kinds, QUESTION_KINDS), 99.5)
     notinject = q(kinds == "notinject", 95)
-    docs = q(np.isin(kinds, DOC_KINDS), 99.5)
+    docs = q(np.isin(kinds, DOC_KINDS), DOC_PERCENTILE)
     return float(np.clip(max(questions, notinject), 0.5, 0.95)), float(np.clip(docs, 0.5, 0.95))
 
 
@@ -177,7 +216,8 @@ def train(embedder, seed: int = 0, folds: int = 5, l2: float = 1.0) -> tuple[Inj
     cv = cross_validate(vectors, feats, labels, kinds, groups, folds, seed, l2)
     t_input, t_chunk = calibrate(cv["scores"], kinds)  # the shipped thresholds, from all out-of-fold scores
     weights, bias = fit_logistic(np.hstack([vectors, feats]), labels, l2=l2)
-    files = {str(p.relative_to(SHARED)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in source_files()}
+    files = {str(p.relative_to(SHARED if p.is_relative_to(SHARED) else PROJECT)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+             for p in source_files()}
     report = {
         "seed": seed, "folds": folds, "l2": l2, "embedder_id": embedder.id, "features": list(FEATURE_NAMES),
         "rows": {k: int((kinds == k).sum()) for k in sorted(set(kinds))}, "groups": int(len(np.unique(groups))),
