@@ -79,9 +79,15 @@ class ChatPage {
     } catch (error) {
       session.clear();
       this.client.key = "";
-      if (quiet) this.showSignIn(error.kind === "unauthorized" ? error : null);
-      else this.signinAlert.show(error, () => this.signIn(key));
-      if (!quiet) $("api-key").focus();
+      if (quiet) {
+        this.showSignIn(error.kind === "unauthorized" ? error : null);
+        return;
+      }
+      const words = error.kind === "unauthorized"
+        ? { title: "This key was not accepted", detail: "It is unknown or has been revoked. Check that you pasted all of it." }
+        : {};
+      this.signinAlert.show(error, () => this.signIn(key), words);
+      $("api-key").focus();
       return;
     }
     session.key = key;

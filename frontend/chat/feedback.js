@@ -2,6 +2,7 @@
 
 import { h } from "../shared/dom.js";
 import { describeError } from "../shared/errors.js";
+import { icon } from "../shared/icons.js";
 
 let counter = 0;
 
@@ -37,8 +38,8 @@ export function feedbackControls(client, messageId) {
       if (value === "down") comment.focus();
     }
   };
-  const up = h("button", { type: "button", class: "vote", "aria-pressed": "false", "aria-label": "Helpful answer", title: "Helpful", onclick: vote("up") }, "👍");
-  const down = h("button", { type: "button", class: "vote", "aria-pressed": "false", "aria-label": "Unhelpful answer", title: "Not helpful", onclick: vote("down") }, "👎");
+  const up = h("button", { type: "button", class: "vote", "aria-pressed": "false", "aria-label": "Helpful answer", title: "Helpful", onclick: vote("up") }, icon("thumbs-up"));
+  const down = h("button", { type: "button", class: "vote", "aria-pressed": "false", "aria-label": "Unhelpful answer", title: "Not helpful", onclick: vote("down") }, icon("thumbs-down"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (rating && (await send(rating, comment.value.trim()))) form.hidden = true;

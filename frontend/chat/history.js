@@ -1,6 +1,7 @@
 // The conversation list: newest first, open one, delete one (with a confirmation).
 
 import { h, replace, when } from "../shared/dom.js";
+import { icon } from "../shared/icons.js";
 
 export class History {
   /** @param {{open: (id: string) => void, deleted: (id: string) => void, failed: (error: Error, retry: () => void) => void}} on */
@@ -33,7 +34,7 @@ export class History {
       h("button", {
         type: "button", class: "ghost delete", "aria-label": `Delete conversation: ${title}`,
         onclick: () => this.remove(conversation.id, title),
-      }, "🗑"));
+      }, icon("trash")));
   }
 
   select(id) {

@@ -46,7 +46,7 @@ export class Thread {
   }
 
   question(text) {
-    return h("article", { class: "msg user", "aria-label": "Your question" }, h("p", {}, text));
+    return h("article", { class: "msg user", "aria-label": "You asked" }, h("p", {}, text));
   }
 
   answerShell() {
@@ -86,12 +86,18 @@ export class Thread {
       },
       fail: (error) => {
         cancelAnimationFrame(frame);
+        const stopped = error && error.name === "AbortError";
+        if (!text && !stopped) {
+          // Refused before any answer (offline, 429, 503...): the question goes back into the box for a retry.
+          article.previousElementSibling.remove();
+          article.remove();
+          return;
+        }
         article.classList.remove("streaming");
         article.removeAttribute("aria-busy");
         if (text) render();
         else replace(body);
-        const why = error && error.name === "AbortError" ? "Stopped." : "The answer could not be completed.";
-        article.append(h("p", { class: "hint interrupted" }, why));
+        article.append(h("p", { class: "hint interrupted" }, stopped ? "Stopped." : "The answer could not be completed."));
       },
     };
   }

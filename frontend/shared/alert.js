@@ -3,6 +3,7 @@
 
 import { h, replace } from "./dom.js";
 import { describeError } from "./errors.js";
+import { icon } from "./icons.js";
 
 export class ErrorAlert {
   /** @param {HTMLElement} region an element with role="alert" that this object fills and empties */
@@ -20,16 +21,17 @@ export class ErrorAlert {
 
   /**
    * Show `error`; `onRetry` (if given and the error is retryable) is called by the Retry button.
+   * @param {{title?: string, detail?: string}} words replace the usual title or text (a page knows its context)
    * @returns {ReturnType<typeof describeError>}
    */
-  show(error, onRetry = null) {
+  show(error, onRetry = null, words = {}) {
     this.clear();
-    const info = describeError(error);
+    const info = { ...describeError(error), ...words };
     const countdown = h("span", { class: "countdown" });
     const retry = info.retry && onRetry
       ? h("button", { type: "button", class: "retry", onclick: () => { this.clear(); onRetry(); } }, "Retry")
       : null;
-    const close = h("button", { type: "button", class: "ghost", "aria-label": "Dismiss this message", onclick: () => this.clear() }, "×");
+    const close = h("button", { type: "button", class: "ghost", "aria-label": "Dismiss this message", onclick: () => this.clear() }, icon("close"));
     replace(
       this.region,
       h("div", { class: "alert-body" }, h("strong", { class: "alert-title" }, info.title), h("p", {}, info.detail), countdown),
@@ -40,7 +42,7 @@ export class ErrorAlert {
     if (info.retryAfterS && retry) {
       let left = info.retryAfterS;
       const tick = () => {
-        countdown.textContent = left > 0 ? `Retry possible in ${left} s.` : "You can retry now.";
+        countdown.textContent = left > 0 ? `The server asks to wait ${left} s before retrying.` : "You can retry now.";
         retry.disabled = left > 0;
         if (left <= 0) clearInterval(this.timer);
         left -= 1;

@@ -1,19 +1,26 @@
 // What an ApiError means to a person, and what they can do about it: one place for every page's error state.
 
+/** Server messages are lower-case fragments ("the API key is unknown or revoked"): make them a sentence. */
+function sentence(text) {
+  const trimmed = String(text).trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /**
  * @param {import("./api.js").ApiError|Error} error
  * @returns {{title: string, detail: string, retryAfterS: number|null, signOut: boolean, retry: boolean}}
  */
 export function describeError(error) {
   const retryAfterS = error && Number.isFinite(error.retryAfterS) ? error.retryAfterS : null;
-  const detail = (error && error.message) || "Something went wrong.";
+  const detail = sentence((error && error.message) || "Something went wrong");
   switch (error && error.kind) {
     case "network":
       return { title: "You appear to be offline", detail: "The server cannot be reached. Check your connection, then retry.", retryAfterS, signOut: false, retry: true };
     case "rate_limited":
-      return { title: "Too many requests", detail: `${detail}${retryAfterS !== null ? ` You can retry in ${retryAfterS} s.` : ""}`, retryAfterS, signOut: false, retry: true };
+      return { title: "Too many requests", detail, retryAfterS, signOut: false, retry: true };
     case "busy":
-      return { title: "The assistant is busy", detail: `${detail}${retryAfterS !== null ? ` Retry in ${retryAfterS} s.` : ""}`, retryAfterS, signOut: false, retry: true };
+      return { title: "The assistant is busy", detail, retryAfterS, signOut: false, retry: true };
     case "unauthorized":
       return { title: "Your API key is not valid any more", detail: `${detail} It may have been revoked: sign in with a new key.`, retryAfterS, signOut: true, retry: false };
     case "forbidden":

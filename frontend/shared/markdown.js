@@ -8,9 +8,10 @@ const HEADING = /^(#{1,6})\s+(.*)$/;
 const BULLET = /^\s*[-*+]\s+(.*)$/;
 const NUMBERED = /^\s*(\d{1,9})[.)]\s+(.*)$/;
 const QUOTE = /^\s*>\s?(.*)$/;
-// One alternation, leftmost match wins: code span | bold | italic | link | citation marker.
+// One alternation, leftmost match wins: code span | bold | italic | link | citation marker. Underscores
+// emphasise only at word edges (snake_case and __dunder__ names stay as they are).
 const INLINE =
-  /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)|\*\*(?=\S)([\s\S]*?\S)\*\*|__(?=\S)([\s\S]*?\S)__|\*(?=[^\s*])([^*]*?[^\s*])\*|\b_(?=[^\s_])([^_]*?[^\s_])_\b|\[([^\]\n]{1,300})\]\(([^)\s]{1,2000})\)|\[(\d{1,3})\]/g;
+  /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)|\*\*(?=\S)([\s\S]*?\S)\*\*|(?<!\w)__(?=\S)([\s\S]*?\S)__(?!\w)|\*(?=[^\s*])([^*]*?[^\s*])\*|(?<!\w)_(?=[^\s_])([^_]*?[^\s_])_(?!\w)|\[([^\]\n]{1,300})\]\(([^)\s]{1,2000})\)|\[(\d{1,3})\]/g;
 
 function el(tag, ...children) {
   const node = document.createElement(tag);
