@@ -6,18 +6,22 @@ profile or environment override reaches every part the same way.
 
 from __future__ import annotations
 
+import logging
+
 from assistant.chat_service import ChatService
 from assistant.db import Database
 from assistant.inference_queue import InferenceQueue
-from assistant.runtime.base import Generator
+from assistant.runtime.base import Generator, GeneratorError
 from assistant.runtime.factory import build_generator
 from assistant.settings import Settings
-from finetune.registry import AdapterRegistry
+from finetune.registry import AdapterRegistry, RegistryError
 from finetune.teacher import Teacher
 from ingestion.embedder import Embedder, build_embedder
 from ingestion.index_store import IndexStore
 from ingestion.pipeline import IngestJob
 from ingestion.retriever import Retriever
+
+log = logging.getLogger(__name__)
 
 
 def embedder(settings: Settings) -> Embedder:
@@ -53,9 +57,15 @@ def generator(settings: Settings) -> Generator:
         registry = adapter_registry(settings)
         for name in registry.names():
             for version in registry.versions(name):
-                built.load_adapter(version.ref, str(version.path))
-                if version.promoted:
-                    built.load_adapter(name, str(version.path))
+                try:  # a corrupt or unloadable version is refused; the base model and the other versions serve
+                    if not registry.verify(version):
+                        log.warning("adapter %s has no recorded hashes (published before they were kept): unverified",
+                                    version.ref)
+                    built.load_adapter(version.ref, str(version.path))
+                    if version.promoted:
+                        built.load_adapter(name, str(version.path))
+                except (RegistryError, GeneratorError) as exc:
+                    log.error("adapter %s not loaded: %s", version.ref, exc)
     return built
 
 

@@ -3,6 +3,8 @@
 Each name keeps a small `registry.json` with the promoted version and the promotion history
 (so `rollback` can step back). Versions are published by renaming a finished staging directory
 into place, so a crash mid-training never leaves a half-written version that looks real.
+Publishing records the SHA-256 of the files peft reads (metadata `integrity`); `verify` checks them
+before a version is loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from assistant import integrity
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VERSION = re.compile(r"^v(\d+)$")
@@ -94,6 +98,15 @@ class AdapterRegistry:
     def promoted(self, name: str) -> AdapterVersion | None:
         return next((v for v in self.versions(name) if v.promoted), None)
 
+    def verify(self, version: AdapterVersion) -> bool:
+        """Check a version's files against the hashes recorded at publish (RegistryError naming the file if not).
+
+        False: the version predates hash records and is unverified."""
+        try:
+            return integrity.verify_adapter(version.path, version.metadata, f"adapter {version.ref}")
+        except integrity.IntegrityError as exc:
+            raise RegistryError(f"refusing to load {exc}") from None
+
     # --- writing --------------------------------------------------------------------------
     def staging_dir(self, name: str) -> Path:
         """A fresh directory to train into; `publish` turns it into the next version."""
@@ -104,9 +117,14 @@ class AdapterRegistry:
     def publish(self, name: str, staging: Path, metadata: dict[str, Any]) -> AdapterVersion:
         if not (staging / "adapter_config.json").is_file():
             raise RegistryError(f"{staging} holds no adapter_config.json")
+        try:
+            record = integrity.adapter_record(staging)
+        except integrity.IntegrityError as exc:
+            raise RegistryError(str(exc)) from None
         existing = [int(v.version[1:]) for v in self.versions(name)]
         version = f"v{max(existing, default=0) + 1}"
-        metadata = {**metadata, "name": name, "version": version, "created_at": metadata.get("created_at", time.time())}
+        metadata = {**metadata, "name": name, "version": version, "created_at": metadata.get("created_at", time.time()),
+                    "integrity": record}
         _atomic_json(staging / "metadata.json", metadata)
         target = self.root / name / version
         staging.rename(target)  # same filesystem: atomic

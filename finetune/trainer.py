@@ -199,7 +199,7 @@ class LoraTrainer:
             path = self.work_dir / "checkpoint.old" / "state.pt"  # killed between the two renames
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint to resume in {self.work_dir}")
-        state = self.torch.load(path, weights_only=False)
+        state = self.torch.load(path, weights_only=True)  # tensors, numbers, lists and dicts only: no pickle code
         params = dict(self.model.named_parameters())
         with self.torch.no_grad():
             for name, value in state["trainable"].items():

@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from assistant.integrity import IntegrityError, verify_package_dir
 from assistant.settings import EmbedderSettings
 
 
@@ -127,6 +128,10 @@ def resolve_model_dir(model: str) -> Path:
     found = Path(getter()) if getter else Path(package.__file__).parent / "model"
     if not (found / "config.json").exists():
         raise EmbedderError(f"package {model!r} does not contain a sentence-transformers model at {found}")
+    try:  # against the hashes pip recorded when it installed the package (about 0.1 s for MiniLM)
+        verify_package_dir(model, found)
+    except IntegrityError as exc:
+        raise EmbedderError(f"refusing to load the embedder: {exc}") from None
     return found
 
 

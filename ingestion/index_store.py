@@ -5,6 +5,8 @@ with a sidecar `.json` naming the docstore generation it was built from, and
 `manifest.json` (embedder id, dimension, chunking parameters) for people and scripts.
 A FAISS file whose generation does not match the docstore (a crash between the two writes,
 or a corrupt file) is rebuilt from the vectors in the docstore, so the index always loads.
+The sidecar records the FAISS file's SHA-256, checked before faiss parses it (a damaged file can
+crash FAISS's reader rather than raise).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Iterator
 
 import numpy as np
 
+from assistant.integrity import sha256_file
 from assistant.settings import IndexSettings
 from ingestion.bm25_index import BM25Index
 from ingestion.docstore import DocStore
@@ -144,6 +147,9 @@ class IndexStore:
             meta = json.loads(meta_path.read_text())
             if meta.get("generation") != generation or meta.get("embedder_id") != self.embedder.id:
                 return None
+            if "sha256" in meta and sha256_file(faiss_path) != meta["sha256"]:
+                log.warning("FAISS file for %r does not match its recorded SHA-256; rebuilding from the docstore", collection)
+                return None
             index = VectorIndex.load(faiss_path, self.settings)
             if index.size != meta.get("count") or index.index.d != self.embedder.dim:
                 return None
@@ -160,7 +166,8 @@ class IndexStore:
         if not self.readonly and os.access(self.dir, os.W_OK):
             faiss_path, meta_path = self._paths(collection)
             index.save(faiss_path)
-            meta = {"generation": generation, "count": index.size, "type": index.kind, "embedder_id": self.embedder.id}
+            meta = {"generation": generation, "count": index.size, "type": index.kind, "embedder_id": self.embedder.id,
+                    "sha256": sha256_file(faiss_path)}
             _atomic_write(meta_path, json.dumps(meta))
         return index
 

@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
+from assistant import integrity
 from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.checkpoint import resolve_model_dir
 from assistant.runtime.stops import StopScanner
@@ -38,7 +39,9 @@ class TransformersGenerator:
         directory = resolve_model_dir(settings.model, cache_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
         dtype = getattr(torch, settings.dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype).to(settings.device).eval()
+        # use_safetensors: never fall back to a pickled pytorch_model.bin (resolve_model_dir checked the hashes).
+        self.model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype, use_safetensors=True)
+        self.model = self.model.to(settings.device).eval()
         self.name = Path(settings.model).name if Path(settings.model).exists() else settings.model
         positions = getattr(self.model.config, "max_position_embeddings", None) or settings.context_window_tokens
         self.context_window = min(settings.context_window_tokens, positions)
@@ -63,6 +66,14 @@ class TransformersGenerator:
 
         if not (Path(path) / "adapter_config.json").is_file():
             raise GeneratorError(f"adapter {name!r}: {path} holds no adapter_config.json")
+        if not (Path(path) / "adapter_model.safetensors").is_file():
+            raise GeneratorError(f"adapter {name!r}: {path} holds no adapter_model.safetensors (adapters load from "
+                                 "safetensors only)")
+        try:  # against the hashes the registry recorded at publish (a directory without a record is loaded as is)
+            if not integrity.verify_adapter_dir(Path(path), f"adapter {name!r}"):
+                log.info("adapter %r (%s) has no recorded hashes; loading it unverified", name, path)
+        except integrity.IntegrityError as exc:
+            raise GeneratorError(f"refusing to load {exc}") from None
         with self._lock:
             if isinstance(self.model, PeftModel):
                 self.model.load_adapter(path, adapter_name=name)
