@@ -64,10 +64,11 @@ class AdminService:
         authorize(principal, "admin")
         chat = self._running_chat()  # 503 while loading, before anything changes
         try:
-            promoted = self.registry.promote(f"{name}@v{version}")
+            wanted = self.registry.get(f"{name}@v{version}")
         except RegistryError as exc:
             raise ApiError("adapter_not_found", str(exc), 404) from exc
-        return self._applied(chat, promoted)
+        self._verify(wanted)  # a corrupt version is never promoted
+        return self._applied(chat, self.registry.promote(wanted.ref))
 
     def rollback(self, principal: Principal, name: str) -> dict[str, Any]:
         authorize(principal, "admin")
@@ -78,13 +79,27 @@ class AdminService:
             known = False
         if not known:
             raise ApiError("adapter_not_found", f"no adapter named {name!r}", 404)
+        current = self.registry.promoted(name)
         try:
             restored = self.registry.rollback(name)
         except RegistryError as exc:
             raise ApiError("no_earlier_version", str(exc), 409) from exc
+        try:
+            self._verify(restored)
+        except ApiError:
+            if current is not None:
+                self.registry.promote(current.ref)  # undo: the history is as it was
+            raise
         return self._applied(chat, restored)
 
     # --- helpers --------------------------------------------------------------------------------
+    def _verify(self, version: AdapterVersion) -> None:
+        """The files' SHA-256 against those recorded at publish (versions from before hashes were kept pass)."""
+        try:
+            self.registry.verify(version)
+        except RegistryError as exc:
+            raise ApiError("adapter_corrupt", str(exc), 409) from exc
+
     def _remote(self) -> bool:
         return self.settings.generator.mode == "openai"
 

@@ -16,7 +16,8 @@ Policy, in one place (the API contract of issue 7):
 Keys that list origins are chat-only (enforced when they are created, `assistant.db.keys`), so a key
 read out of a web page can ask questions and nothing else.
 
-Only API paths (`/v1/...`, `/metrics`) are policed; the static pages and widget.js are public.
+Only API paths (`/v1/...`, `/metrics`) are policed; the static pages, widget.js and /healthz are public and get
+CORS headers only for `server.cors_origins` (as the framework's CORS config did before per-key origins).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class OriginPolicy:
     # --- ASGI ---------------------------------------------------------------------------------------
     def middleware(self, app: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapped(scope: dict, receive: Any, send: Any) -> None:
-            if scope["type"] != "http" or not scope["path"].startswith(_POLICED_PREFIXES):
+            if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -79,7 +80,16 @@ class OriginPolicy:
             if not origin or _same_origin(origin, headers.get("host", "")):
                 await app(scope, receive, send)
                 return
-            if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+            if not scope["path"].startswith(_POLICED_PREFIXES):  # public: only the server-wide origins get headers
+                if origin not in self.server_origins:
+                    await app(scope, receive, send)
+                elif preflight:
+                    await _respond(send, 204, self.preflight_headers(origin), None)
+                else:
+                    await app(scope, receive, self._with_cors(send, origin))
+                return
+            if preflight:
                 if self.preflight_allowed(origin):
                     await _respond(send, 204, self.preflight_headers(origin), None)
                 else:
@@ -88,18 +98,26 @@ class OriginPolicy:
             if not self.request_allowed(origin, headers):
                 await _forbidden(send, origin)
                 return
-
-            async def with_cors(message: dict) -> None:
-                if message["type"] == "http.response.start":
-                    kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"vary"]
-                    vary = [v for k, v in message.get("headers", []) if k.lower() == b"vary"]
-                    message = {**message, "headers": [*kept, *self.cors_headers(origin)[:2],
-                                                      (b"vary", b", ".join([*vary, b"Origin"]))]}
-                await send(message)
-
-            await app(scope, receive, with_cors)
+            await app(scope, receive, self._with_cors(send, origin))
 
         return wrapped
+
+    def _with_cors(self, send: Any, origin: str) -> Any:
+        """`send` with this origin's CORS headers on the response head (replacing any the handler set, such as
+        widget.js's `*`: two Access-Control-Allow-Origin headers would make the browser reject both)."""
+        ours = {b"access-control-allow-origin", b"access-control-expose-headers", b"vary"}
+
+        async def with_cors(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                given = message.get("headers", [])
+                vary = [v for k, v in given if k.lower() == b"vary"]
+                if not any(b"origin" in v.lower() for v in vary):
+                    vary.append(b"Origin")
+                kept = [(k, v) for k, v in given if k.lower() not in ours]
+                message = {**message, "headers": [*kept, *self.cors_headers(origin)[:2], (b"vary", b", ".join(vary))]}
+            await send(message)
+
+        return with_cors
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -45,6 +45,7 @@ def home(tmp_path_factory):
     add_version(adapters, "assistant", 1)
     add_version(adapters, "assistant", 2, eval={"scorecard:r1:rag+lora": {"metrics": {"token_f1": 0.47}}})
     add_version(adapters, "helper", 1)  # never promoted before start-up
+    add_version(adapters, "assistant", 3, integrity={"files": {"adapter_config.json": {"size": 2, "sha256": "0" * 64}}})
     AdapterRegistry(adapters).promote("assistant@v1")
     add_run(home / "evals", "20261101-100000", "2026-11-01T10:00:00+00:00")
     add_run(home / "evals", "20261102-100000", "2026-11-02T10:00:00+00:00", scorecard=False)
@@ -122,7 +123,7 @@ def answer_adapter(client, **extra):
 
 def test_adapters_listed_promoted_and_rolled_back_on_the_running_server(client, home):
     listed = {a["ref"]: a for a in client.get("/v1/adapters", headers=client.admin).json()["adapters"]}
-    assert set(listed) == {"assistant@v1", "assistant@v2", "helper@v1"}
+    assert set(listed) == {"assistant@v1", "assistant@v2", "assistant@v3", "helper@v1"}
     v2 = listed["assistant@v2"]
     assert (v2["name"], v2["version"], v2["promoted"]) == ("assistant", 2, False) and listed["assistant@v1"]["promoted"]
     assert v2["scorecards"] == {"scorecard:r1:rag+lora": {"metrics": {"token_f1": 0.47}}}
@@ -143,6 +144,13 @@ def test_adapters_listed_promoted_and_rolled_back_on_the_running_server(client, 
     assert answer_adapter(client)[0] == "assistant@v1"
     again = client.post("/v1/adapters/assistant/rollback", headers=client.admin)
     assert again.status_code == 409 and again.json()["error"]["code"] == "no_earlier_version"
+
+
+def test_a_corrupt_version_is_never_promoted(client, home):
+    before = AdapterRegistry(home / "adapters").promoted("assistant").version
+    response = client.post("/v1/adapters/assistant/promote", headers=client.admin, json={"version": 3})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "adapter_corrupt", response.text
+    assert AdapterRegistry(home / "adapters").promoted("assistant").version == before
 
 
 def test_a_name_first_promoted_while_running_becomes_selectable(client):

@@ -1,11 +1,13 @@
 """Per-key CORS (assistant/origins.py): preflights, allowed and refused origins, chat-only origin keys, isolation."""
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from assistant.app import create_app
 from assistant.db import Database, KeySpecError, hash_key
+from assistant.origins import OriginPolicy
 from tests.api_helpers import auth, build_home, json_events, settings_for
 
 WIDGET = "https://tickets.example.com"
@@ -87,7 +89,9 @@ def test_requests_without_origin_or_from_the_server_itself_are_untouched(client)
     for origin in (None, "http://testserver.local"):  # the chat and admin pages call with their own origin
         response = ask(client, client.plain, origin)
         assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
-    assert client.get("/healthz", headers={"Origin": EVIL}).status_code == 200  # only API paths are policed
+    public = client.get("/healthz", headers={"Origin": EVIL})  # only API paths are policed
+    assert public.status_code == 200 and "access-control-allow-origin" not in public.headers
+    assert client.get("/healthz", headers={"Origin": INTRANET}).headers["access-control-allow-origin"] == INTRANET
 
 
 def test_origin_keys_are_chat_only(client, home):
@@ -136,3 +140,23 @@ def test_keys_made_before_the_migration_get_no_origins(tmp_path):
     db.migrate()
     record = db.keys.authenticate("rt_old-key")
     assert record is not None and record.allowed_origins == () and db.keys.origins() == set()
+
+
+def test_a_handlers_own_allow_origin_is_replaced_not_doubled():
+    """widget.js answers `Access-Control-Allow-Origin: *`; a server-wide origin must not get a second header."""
+    sent = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"access-control-allow-origin", b"*"), (b"vary", b"Accept")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/widget.js", "method": "GET",
+             "headers": [(b"origin", INTRANET.encode()), (b"host", b"api.example")]}
+    anyio.run(OriginPolicy([INTRANET], None, 60).middleware(app), scope, None, send)
+    headers = sent[0]["headers"]
+    assert [v for k, v in headers if k == b"access-control-allow-origin"] == [INTRANET.encode()]
+    assert (b"vary", b"Accept, Origin") in headers
