@@ -315,6 +315,10 @@ from assistant.cli_eval import register as _register_eval  # noqa: E402
 
 _register_eval(app, err, _or_exit)
 
+from assistant.cli_backup import register as _register_backup  # noqa: E402
+
+_register_backup(app, err, _or_exit)
+
 
 def main() -> None:
     app(prog_name="ragtune")
