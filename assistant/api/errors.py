@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError
 
 from assistant.auth import AuthError
+from assistant.db.database import StorageError, storage_error as classify_storage_error
 from assistant.errors import ApiError
 from assistant.inference_queue import QueueFull
 from assistant.runtime.base import GeneratorError, UnknownAdapterError
@@ -38,6 +41,19 @@ def queue_full(_: Request, exc: QueueFull) -> Response:
     return _json("busy", str(exc), 503, {"Retry-After": str(exc.retry_after_s)})
 
 
+def storage_error(_: Request, exc: StorageError) -> Response:
+    # The server is fine but its database cannot serve (locked, read-only, full): 503, never a 500.
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    return _json(exc.code, exc.message, 503, headers)
+
+
+def database_error(request: Request, exc: Exception) -> Response:
+    """A driver error that reached us unwrapped (the index's docstore uses plain sqlite3): locked, read-only,
+    full or damaged is a 503 like StorageError; anything else is a bug (500, logged)."""
+    mapped = classify_storage_error(exc)
+    return storage_error(request, mapped) if mapped is not None else internal_error(request, exc)
+
+
 def unknown_adapter(_: Request, exc: UnknownAdapterError) -> Response:
     return _json("unknown_adapter", str(exc), 404)
 
@@ -54,8 +70,16 @@ def validation_error(_: Request, exc: ValidationException) -> Response:
     return _json("invalid_request", exc.detail or "the request is not valid", 400, details=exc.extra or [])
 
 
+# Litestar reports a client that hung up mid-body as a 500 with this detail; it is the client's doing, and nobody
+# is left to read the answer: a 400 in the metrics, no error in the log.
+_CLIENT_GONE = "client disconnected prematurely"
+
+
 def http_error(_: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if status == 500 and exc.detail == _CLIENT_GONE:
+        log.info("request abandoned: %s", _CLIENT_GONE)
+        return _json("client_disconnected", "the client closed the connection before sending the whole body", 400)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
     return _json(_HTTP_CODES.get(status, "error" if status < 500 else "internal"), exc.detail or "", status,
@@ -71,6 +95,9 @@ HANDLERS = {
     ApiError: api_error,
     AuthError: auth_error,
     QueueFull: queue_full,
+    StorageError: storage_error,
+    sqlite3.Error: database_error,
+    DBAPIError: database_error,
     UnknownAdapterError: unknown_adapter,
     GeneratorError: generator_error,
     IndexStoreError: index_error,

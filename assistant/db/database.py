@@ -4,16 +4,22 @@ SQLite (the default, `<home>/ragtune.db`) is tuned on every new connection: WAL 
 never block the writer, foreign keys on (SQLite leaves them off, and our cascades depend on
 them), and a busy timeout so a second writer waits instead of failing at once. Any other URL
 (PostgreSQL) is passed to SQLAlchemy untouched.
+
+A database that cannot do what was asked (locked by another writer past the busy timeout,
+read-only, disk full, unreadable) raises `StorageError` with a stable code and a message for
+people, never the driver's error with its SQL and parameters: the API answers it with 503.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -26,7 +32,54 @@ if TYPE_CHECKING:
     from assistant.db.keys import KeyStore
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a statement waits for another writer's lock, in ms. Our transactions last milliseconds;
+# the wait blocks the caller (request handlers run it on the event loop), so past this a request
+# gets 503 `database_busy` instead of stalling the server.
+SQLITE_BUSY_TIMEOUT_MS = 3_000
+# Migrations wait longer, in ms: a second process starting at once waits for the first one's upgrade.
+SQLITE_MIGRATION_BUSY_TIMEOUT_MS = 60_000
+RETRY_AFTER_BUSY_S = 2  # Retry-After for a locked database, in seconds
+
+
+class StorageError(RuntimeError):
+    """The database cannot serve the request right now; `code` is stable, `message` is for people."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s  # None: retrying soon will not help (read-only, full, corrupt)
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """The StorageError for a driver error about the database itself, or None (a bug: let it surface).
+
+    Takes SQLAlchemy's errors and raw sqlite3 ones (the index's docstore uses sqlite3 directly)."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+    elif isinstance(exc, sqlite3.Error):
+        orig = exc
+    else:
+        return None
+    name = getattr(orig, "sqlite_errorname", "") or ""
+    text = str(orig).lower()
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return StorageError("database_busy", f"the database is locked by another writer (waited "
+                            f"{SQLITE_BUSY_TIMEOUT_MS / 1000:g} s); try again shortly", RETRY_AFTER_BUSY_S)
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return StorageError("database_read_only", "the database is read-only: nothing can be saved until it is "
+                            "writable again (check the permissions and the mount of the home directory)")
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return StorageError("storage_full", "the disk holding the database is full: nothing can be saved until "
+                            "space is freed")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text or "not a database" in text:
+        return StorageError("database_corrupt", "the database file is damaged; restore it from a backup")
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "disk i/o error" in text or "unable to open" in text:
+        return StorageError("database_unavailable", "the database file cannot be read or written (I/O error)")
+    if not name and isinstance(exc, OperationalError):  # a database server (PostgreSQL) down or unreachable
+        return StorageError("database_unavailable", "the database server is unreachable; try again shortly",
+                            RETRY_AFTER_BUSY_S)
+    return None
 
 
 class Database:
@@ -42,9 +95,15 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits when the block ends, rolls back if it raises."""
-        with self._sessions.begin() as session:
-            yield session
+        """A unit of work: commits when the block ends, rolls back if it raises (StorageError: see above)."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except DBAPIError as exc:
+            mapped = storage_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     # --- schema -------------------------------------------------------------------------------
     def alembic_config(self) -> Config:
@@ -71,9 +130,14 @@ class Database:
             if self.is_sqlite:
                 # pysqlite runs DDL outside transactions unless one is open: take the write lock first,
                 # so a crash mid-migration rolls back and two processes starting at once run it once.
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_MIGRATION_BUSY_TIMEOUT_MS}")
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            try:
+                command.upgrade(config, revision)
+            finally:
+                if self.is_sqlite:  # this pooled connection serves requests next: back to their timeout
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def downgrade(self, revision: str) -> None:
         from alembic import command
