@@ -8,12 +8,15 @@ loop and two ingests never race for the index writer lock.
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import re
 import shutil
 import threading
+import time
 import unicodedata
+import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,6 +30,7 @@ from ingestion.pipeline import IngestJob
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 _MAX_NAME_CHARS = 120
+_STALE_STAGING_S = 3600  # an upload staging folder older than this (seconds) was left by a killed server
 
 
 def safe_filename(name: str, extensions: Sequence[str]) -> str:
@@ -44,6 +48,16 @@ def safe_filename(name: str, extensions: Sequence[str]) -> str:
     return base
 
 
+def storage_failure(exc: OSError) -> ApiError:
+    """503 with a reason people can act on, for an upload that could not be written to disk."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ApiError("storage_full", "the disk is full: the upload was not saved; free space and send it again", 503)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ApiError("storage_read_only", "the server's home directory is not writable: the upload was not saved",
+                        503)
+    return ApiError("storage_error", f"the upload could not be saved ({exc.strerror or exc})", 503)
+
+
 class JobRunner:
     def __init__(self, settings: Settings, db: Database, make_job: Callable[[], IngestJob]):
         self.settings = settings
@@ -56,6 +70,9 @@ class JobRunner:
 
     def start(self) -> None:
         self.db.jobs.fail_running()
+        for stale in self.uploads.glob(".incoming-*"):
+            if time.time() - stale.stat().st_mtime > _STALE_STAGING_S:
+                shutil.rmtree(stale, ignore_errors=True)
         for job in self.db.jobs.queued():
             self._queue.put(job.id)
         self._thread = threading.Thread(target=self._work, name="ingest-jobs", daemon=True)
@@ -79,13 +96,32 @@ class JobRunner:
         names = [safe_filename(name, self.settings.ingest.extensions) for name, _ in files]
         if len(set(names)) != len(names):
             raise ApiError("duplicate_filename", "two uploaded files have the same name", 400)
-        job = self.db.jobs.create(principal.key_id, collection, {"files": names})
-        folder = self.uploads / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, (_, content) in zip(names, files):
-            (folder / name).write_bytes(content)
+        # Files first, then the job: a job never points at a half-written file (disk full, server killed).
+        staging = self._stage(names, [content for _, content in files])
+        try:
+            job = self.db.jobs.create(principal.key_id, collection, {"files": names})
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            staging.rename(self.uploads / job.id)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            self.db.jobs.update(job.id, "failed", error=f"the upload could not be saved: {exc.strerror}")
+            raise storage_failure(exc) from exc
         self._queue.put(job.id)
         return job
+
+    def _stage(self, names: list[str], contents: list[bytes]) -> Path:
+        staging = self.uploads / f".incoming-{uuid.uuid4().hex}"
+        try:
+            staging.mkdir(parents=True)
+            for name, content in zip(names, contents):
+                (staging / name).write_bytes(content)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise storage_failure(exc) from exc
+        return staging
 
     def get(self, principal: Principal, job_id: str) -> JobRecord:
         job = self.db.jobs.get(job_id, principal.key_id, admin=principal.is_admin)
@@ -100,23 +136,30 @@ class JobRunner:
 
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
-            job = self.db.jobs.update(job_id, "running")
-            if job is None:
-                continue
-            folder = self.uploads / job_id
             try:
-                target = self.library / job.collection
-                target.mkdir(parents=True, exist_ok=True)
-                paths = []
-                for name in job.inputs["files"]:
-                    (folder / name).replace(target / name)
-                    paths.append(target / name)
-                report = self.make_job().run(paths, job.collection)
-                status = "done" if report.exit_code() in (0, 3) else "failed"
-                error = None if status == "done" else "no file could be ingested (see the report)"
-                self.db.jobs.update(job_id, status, report=report.to_dict(), error=error)
-            except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, the worker lives on
-                log.exception("ingest job %s failed", job_id)
-                self.db.jobs.update(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+                self._run(job_id)
+            except Exception:  # noqa: BLE001 - the worker outlives any one job (e.g. its status not saved: a
+                # locked or full database); a job left "running" is failed at the next start
+                log.exception("ingest job %s could not be run or recorded", job_id)
+
+    def _run(self, job_id: str) -> None:
+        job = self.db.jobs.update(job_id, "running")
+        if job is None:
+            return
+        folder = self.uploads / job_id
+        try:
+            target = self.library / job.collection
+            target.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for name in job.inputs["files"]:
+                (folder / name).replace(target / name)
+                paths.append(target / name)
+            report = self.make_job().run(paths, job.collection)
+            status = "done" if report.exit_code() in (0, 3) else "failed"
+            error = None if status == "done" else "no file could be ingested (see the report)"
+            self.db.jobs.update(job_id, status, report=report.to_dict(), error=error)
+        except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, the worker lives on
+            log.exception("ingest job %s failed", job_id)
+            self.db.jobs.update(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
