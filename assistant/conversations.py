@@ -68,7 +68,10 @@ class ConversationService:
             conversation = self._conversation(principal, conversation_id, message, collections, adapter)
             collections = collections if collections is not None else _list(conversation.collections)
             stored = self.db.conversations.history(conversation.id, principal.key_id, admin=principal.is_admin) or []
-            history = [prompt.Turn(m.role, m.content) for m in stored]
+            # An answer cut short (client gone, generation failed) stays visible in the conversation, marked by its
+            # finish_reason, but never primes the model as if complete: the prompt then reads as after a crash,
+            # where nothing of the answer was stored (a transaction) and only the question remains.
+            history = [prompt.Turn(m.role, m.content) for m in stored if not _incomplete(m)]
             self.db.conversations.add_message(conversation.id, principal.key_id, "user", message, admin=principal.is_admin)
             conversation_id = conversation.id
         searchable = self._collections(principal, collections)
@@ -206,6 +209,13 @@ class ConversationService:
             model=answer.model, adapter=answer.adapter, finish_reason=answer.finish_reason,
             timing=answer.timing_ms, refused=answer.refused, admin=principal.is_admin,
         )
+
+
+INCOMPLETE_FINISH_REASONS = frozenset({"cancelled", "error"})  # set by `stream` on a partial answer
+
+
+def _incomplete(message: MessageRecord) -> bool:
+    return message.role == "assistant" and message.finish_reason in INCOMPLETE_FINISH_REASONS
 
 
 def _list(value: tuple[str, ...] | None) -> list[str] | None:
