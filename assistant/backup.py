@@ -1,4 +1,4 @@
-"""A home directory in one verifiable archive: `ragtune backup` and `ragtune restore`.
+"""A home directory in one verifiable archive: `ragtune backup`.
 
 Backup works while a server or an ingest is running. Each SQLite database (the docstore, the server's
 database) is copied with SQLite's online backup API, a consistent snapshot even mid-transaction; JSONL
@@ -10,16 +10,11 @@ The model cache (`generator.cache_dir`, default `<home>/models`) is never includ
 the model package. Half-written files (`.tmp`), locks, SQLite's -wal/-shm files and unfinished training
 runs (`adapters/NAME/.staging-*`) are left out too.
 
-Restore checks every member before writing anything (regular files and directories only, relative
-paths under `home/`, listed in the manifest), extracts into a staging directory beside the target,
-verifies each file's SHA-256 and size and each database's integrity, and only then swaps the staging
-directory in. A failed restore leaves the target as it was. A target holding anything but the model
-cache is refused unless `force`. Stop the server before restoring: it keeps its open files.
+`assistant/restore.py` reads the archive back.
 """
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -28,9 +23,8 @@ import sqlite3
 import tarfile
 import tempfile
 import time
-import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from assistant import integrity
 
@@ -38,7 +32,7 @@ FORMAT = "ragtune-backup"
 FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
 PREFIX = "home"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 _LOCK_NAMES = {".writer.lock", ".convert.lock"}
 
@@ -126,13 +120,13 @@ def _snapshot(source: Path, target: Path, skip: set[Path], report: BackupReport)
                 report.left_out.append(f"{rel}: deleted while the backup ran")
 
 
-def _is_sqlite(path: Path) -> bool:
+def is_sqlite(path: Path) -> bool:
     with open(path, "rb") as handle:
-        return handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+        return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
 
 
 def _copy_one(path: Path, dest: Path) -> None:
-    if _is_sqlite(path):
+    if is_sqlite(path):
         _sqlite_snapshot(path, dest)
     elif path.suffix == ".jsonl":
         data = path.read_bytes()  # an append may be in flight: keep complete lines only
@@ -177,144 +171,3 @@ def _drop_stale_faiss(home: Path, report: BackupReport) -> None:
             faiss_file.unlink(missing_ok=True)
             report.left_out.append(f"index/vectors/{sidecar.stem}.faiss: older than the docstore snapshot "
                                    "(rebuilt from the docstore at first load)")
-
-
-# --- restore ------------------------------------------------------------------------------------------
-def restore(archive: Path, home: Path, force: bool = False, keep: tuple[str, ...] = ("models",)) -> dict:
-    """Restore `archive` into `home`; entries named in `keep` (the model cache) survive a forced restore."""
-    home = home.resolve()
-    if not archive.is_file():
-        raise BackupError(f"no archive at {archive}")
-    present = sorted(p.name for p in home.iterdir() if p.name not in keep) if home.is_dir() else []
-    if present and not force:
-        raise BackupError(f"{home} is not empty ({', '.join(present[:5])}); restore into an empty or new home, "
-                          "or pass --force to replace its contents (the model cache is kept)")
-    _refuse_if_ingesting(home)
-    try:
-        tar = tarfile.open(archive, "r:gz")
-    except (tarfile.TarError, OSError) as exc:
-        raise ArchiveRejected(f"{archive} is not a gzip tar archive ({exc})") from None
-    with tar:
-        try:
-            manifest, members = _checked_members(tar)
-        except (tarfile.TarError, EOFError, zlib.error) as exc:
-            raise ArchiveRejected(f"{archive} is damaged ({exc})") from None
-        need = sum(f["size"] for f in manifest["files"].values())
-        home.parent.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(home.parent).free < need:
-            raise BackupError(f"the archive holds {need} bytes, more than the free space beside {home}")
-        staging = home.with_name(f".{home.name}.restore-{os.getpid()}.tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            for member in members:
-                _extract(tar, member, staging, manifest["files"][member.name])
-            _check_databases(staging)
-            _swap(staging, home, keep)
-        except (tarfile.TarError, EOFError, zlib.error) as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ArchiveRejected(f"{archive} is damaged ({exc})") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    return {"home": str(home), "files": len(members), "bytes": need, "created_at": manifest.get("created_at"),
-            "source": manifest.get("source"), "left_out_at_backup": manifest.get("left_out", [])}
-
-
-def _checked_members(tar: tarfile.TarFile) -> tuple[dict, list[tarfile.TarInfo]]:
-    """The manifest and the file members, after refusing anything we would not write."""
-    members = tar.getmembers()
-    names = [m.name for m in members]
-    if len(set(names)) != len(names):
-        raise ArchiveRejected("the archive names a member twice")
-    files = []
-    for member in members:
-        path = PurePosixPath(member.name)
-        if member.name == MANIFEST:
-            continue
-        if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != PREFIX \
-                or "\\" in member.name or "\x00" in member.name or member.name != path.as_posix():
-            raise ArchiveRejected(f"refusing archive member {member.name!r}: not a plain relative path under {PREFIX}/")
-        if not (member.isfile() or member.isdir()):
-            raise ArchiveRejected(f"refusing archive member {member.name!r}: only files and directories are restored")
-        if member.isfile():
-            files.append(member)
-    if MANIFEST not in names:
-        raise ArchiveRejected(f"the archive has no {MANIFEST}: not a ragtune backup")
-    try:
-        manifest = json.load(tar.extractfile(MANIFEST))
-    except ValueError as exc:
-        raise ArchiveRejected(f"{MANIFEST} is unreadable ({exc})") from None
-    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
-        raise ArchiveRejected(f"{MANIFEST} is not a {FORMAT} manifest")
-    if manifest.get("version", 0) > FORMAT_VERSION:
-        raise ArchiveRejected(f"backup format {manifest['version']} is newer than this ragtune reads ({FORMAT_VERSION})")
-    listed, found = set(manifest["files"]), {m.name for m in files}
-    if listed != found:
-        odd = sorted(listed ^ found)
-        raise ArchiveRejected(f"the archive and its manifest disagree on {len(odd)} file(s): {', '.join(odd[:5])}")
-    for member in files:
-        if member.size != manifest["files"][member.name]["size"]:
-            raise ArchiveRejected(f"{member.name}: {member.size} bytes in the archive, the manifest says "
-                                  f"{manifest['files'][member.name]['size']}")
-    return manifest, files
-
-
-def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, staging: Path, expected: dict) -> None:
-    dest = staging / PurePosixPath(member.name).relative_to(PREFIX)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    source = tar.extractfile(member)
-    with open(dest, "wb") as handle:
-        shutil.copyfileobj(source, handle, 8 << 20)
-    actual = integrity.sha256_file(dest)
-    if actual != expected["sha256"]:
-        raise ArchiveRejected(f"{member.name} does not match the SHA-256 in the manifest: the archive is corrupt")
-    os.utime(dest, (member.mtime, member.mtime))
-
-
-def _check_databases(staging: Path) -> None:
-    for path in staging.rglob("*"):
-        if path.is_file() and _is_sqlite(path):
-            db = sqlite3.connect(path)
-            try:
-                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
-            except sqlite3.DatabaseError as exc:
-                verdict = str(exc)
-            finally:
-                db.close()
-            if verdict != "ok":
-                raise ArchiveRejected(f"{path.relative_to(staging)}: the database fails its integrity check ({verdict})")
-
-
-def _refuse_if_ingesting(home: Path) -> None:
-    lock = home / "index" / ".writer.lock"
-    if not lock.is_file():
-        return
-    with open(lock) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BackupError(f"an ingest is writing to {home}/index; restore when it has finished") from None
-        fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _swap(staging: Path, home: Path, keep: tuple[str, ...]) -> None:
-    """Replace `home` by `staging` with renames: the old home is removed only once the new one is in place."""
-    if not home.exists():
-        os.rename(staging, home)
-        return
-    aside = home.with_name(f".{home.name}.before-restore-{os.getpid()}")
-    try:
-        os.rename(home, aside)
-    except OSError as exc:
-        raise BackupError(f"cannot move {home} aside to swap in the restored copy ({exc}); restore into a new "
-                          "home directory instead") from None
-    try:
-        os.rename(staging, home)
-    except OSError:
-        os.rename(aside, home)
-        raise
-    for name in keep:  # the model cache stays where the settings look for it
-        if (aside / name).exists() and not (home / name).exists():
-            os.rename(aside / name, home / name)
-    shutil.rmtree(aside, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""`ragtune backup` and `ragtune restore`: the home directory in one verifiable archive (assistant/backup.py)."""
+"""`ragtune backup` and `ragtune restore`: the home directory in one verifiable archive (assistant/backup.py,
+assistant/restore.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 
 from assistant import backup as backups
+from assistant import restore as restores
 from assistant.settings import Settings
 
 
@@ -63,7 +65,7 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
         """
         settings: Settings = ctx.obj
         try:
-            result = _or_os_error(lambda: backups.restore(archive, settings.home, force, _kept_names(settings)))
+            result = _or_os_error(lambda: restores.restore(archive, settings.home, force, _kept_names(settings)))
         except backups.ArchiveRejected as exc:
             err.print(f"[red]error:[/red] archive rejected, nothing restored: {exc}", soft_wrap=True)
             raise typer.Exit(3) from None

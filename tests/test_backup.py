@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant import assembly, backup
+from assistant.restore import restore
 from assistant.cli import app
 from finetune.registry import AdapterRegistry
 from tests.conftest import make_corpus
@@ -67,7 +68,7 @@ def test_round_trip_restores_everything_but_the_model_cache(source, tmp_path):
     assert any("unfinished training run" in line for line in report.left_out)
 
     target = tmp_path / "restored"
-    result = backup.restore(tmp_path / "b.tar.gz", target)
+    result = restore(tmp_path / "b.tar.gz", target)
     assert result["files"] == report.files == len(names) - 1
     settings = settings_for(target)
     hits = assembly.retriever(settings).search("hotel rate Berlin", 2)
@@ -117,7 +118,7 @@ def test_snapshot_is_consistent_while_writers_run(tmp_path):
     assert batches[0] > 50
     for attempt in range(3):
         target = tmp_path / f"r{attempt}"
-        backup.restore(tmp_path / f"b{attempt}.tar.gz", target)
+        restore(tmp_path / f"b{attempt}.tar.gz", target)
         copy = sqlite3.connect(target / "ragtune.db")
         counts = copy.execute("SELECT batch, COUNT(*) FROM t GROUP BY batch").fetchall()
         copy.close()
@@ -130,7 +131,7 @@ def test_snapshot_is_consistent_while_writers_run(tmp_path):
 def test_a_faiss_file_older_than_the_docstore_snapshot_is_left_out(source, tmp_path):
     home = tmp_path / "home"
     archive_of(source, tmp_path / "a.tar.gz")
-    backup.restore(tmp_path / "a.tar.gz", home)
+    restore(tmp_path / "a.tar.gz", home)
     docstore = sqlite3.connect(home / "index" / "docstore.sqlite")
     with docstore:  # what an ingest does first: the docstore moves on before the FAISS file is rewritten
         docstore.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation:default'")
@@ -138,7 +139,7 @@ def test_a_faiss_file_older_than_the_docstore_snapshot_is_left_out(source, tmp_p
     report = archive_of(home, tmp_path / "b.tar.gz")
     assert any(line.startswith("index/vectors/default.faiss") for line in report.left_out)
     target = tmp_path / "restored"
-    backup.restore(tmp_path / "b.tar.gz", target)
+    restore(tmp_path / "b.tar.gz", target)
     assert not (target / "index" / "vectors" / "default.faiss").exists()
     assert assembly.retriever(settings_for(target)).search("hotel", 1, mode="dense")  # rebuilt from the docstore
 
@@ -182,7 +183,7 @@ def test_hostile_members_are_refused_before_anything_is_written(tmp_path, member
     (target / "models").mkdir()  # only the model cache: counts as empty
     before = tree(tmp_path)
     with pytest.raises(backup.ArchiveRejected, match="refusing archive member"):
-        backup.restore(archive, target)
+        restore(archive, target)
     assert tree(tmp_path) == before
     assert not list(tmp_path.rglob("escaped.txt")) and not list(tmp_path.rglob("*.restore-*"))
 
@@ -190,7 +191,7 @@ def test_hostile_members_are_refused_before_anything_is_written(tmp_path, member
 def test_a_failed_restore_leaves_the_target_untouched(source, tmp_path):
     target = tmp_path / "home"
     archive_of(source, tmp_path / "good.tar.gz")
-    backup.restore(tmp_path / "good.tar.gz", target)
+    restore(tmp_path / "good.tar.gz", target)
     (target / "marker.txt").write_text("still here")
     before = tree(target)
 
@@ -199,20 +200,20 @@ def test_a_failed_restore_leaves_the_target_untouched(source, tmp_path):
                           {"home/ok.txt": {"sha256": hashlib.sha256(b"fine").hexdigest(), "size": 4},
                            "home/b.txt": {"sha256": "0" * 64, "size": 4}})
     with pytest.raises(backup.ArchiveRejected, match="does not match the SHA-256"):
-        backup.restore(bad, target, force=True)
+        restore(bad, target, force=True)
     # Not a backup, a manifest that lists other files, a truncated archive.
     plain = tmp_path / "plain.tar.gz"
     with tarfile.open(plain, "w:gz") as tar:
         tar.add(tmp_path / "good.tar.gz", arcname="home/x")
     with pytest.raises(backup.ArchiveRejected, match="no MANIFEST"):
-        backup.restore(plain, target, force=True)
+        restore(plain, target, force=True)
     listed = hostile_archive(tmp_path / "listed.tar.gz", [GOOD], {"home/missing.txt": {"sha256": "0", "size": 1}})
     with pytest.raises(backup.ArchiveRejected, match="disagree"):
-        backup.restore(listed, target, force=True)
+        restore(listed, target, force=True)
     data = (tmp_path / "good.tar.gz").read_bytes()
     (tmp_path / "cut.tar.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(backup.ArchiveRejected, match="damaged"):
-        backup.restore(tmp_path / "cut.tar.gz", target, force=True)
+        restore(tmp_path / "cut.tar.gz", target, force=True)
     assert tree(target) == before and not list(tmp_path.glob(".home.*"))
 
 
@@ -224,9 +225,9 @@ def test_a_non_empty_target_needs_force_and_keeps_its_model_cache(source, tmp_pa
     (target / "models" / "gemma" / "w.safetensors").write_bytes(b"cache")
     (target / "old.txt").write_text("old state")
     with pytest.raises(backup.BackupError, match="not empty"):
-        backup.restore(archive, target)
+        restore(archive, target)
     assert (target / "old.txt").is_file()
-    backup.restore(archive, target, force=True)
+    restore(archive, target, force=True)
     assert not (target / "old.txt").exists() and (target / "index" / "docstore.sqlite").is_file()
     assert (target / "models" / "gemma" / "w.safetensors").read_bytes() == b"cache"
 
