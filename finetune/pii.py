@@ -1,11 +1,12 @@
-"""PII redaction for text the synthetic-QA pipeline writes into training data.
+"""PII detection and redaction: the detector behind the guardrails' PII rail and the training-data redactor.
 
-Rules, not a model: presidio and spaCy are not installed, and their NER models would have to be downloaded at run
-time, which this offline project never does. Structured kinds pair a regex with a validity check (Luhn and issuer
+Structured kinds pair a regex with a validity check (Luhn and issuer
 ranges for cards, mod-97 for IBANs, IPv4 octet ranges, unassigned SSN areas) so that policy numbers, dates, amounts
 and section numbers in HR prose stay; digit groups without a "+" or a North American shape are a phone only beside a
-phone cue. Names come from cues (honorifics, "Name:", "my name is") and a list of common first names: a name with
-neither (a bare surname, an unlisted first name) is missed.
+phone cue. Names come from two sources, merged: rules (honorifics, cues such as "Name:" or "my name is", a list of
+common first names) and a learned token classifier (guardrails/pii_names.py: logistic regression over word shape,
+affixes, context words and gazetteers, trained by guardrails/train_pii.py), which finds bare surnames and names
+no list holds. presidio and spaCy NER models are not used: they would have to be downloaded at run time.
 """
 
 import bisect
@@ -13,7 +14,11 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
+
+from guardrails.pii_names import DEFAULT_MODEL as DEFAULT_NAME_MODEL
+from guardrails.pii_names import load_cached
 
 # Also the precedence when spans of two kinds overlap: checksummed kinds first, cue-based last.
 KINDS = ("email", "iban", "card", "national_id", "ip", "phone", "person")
@@ -85,7 +90,11 @@ class Redaction:
 class PiiRedactor:
     """Finds spans of the chosen kinds (all of KINDS by default) and masks them as "[KIND]"."""
 
-    def __init__(self, kinds: Sequence[str] | None = None) -> None:
+    def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL) -> None:
+        """`name_model`: the person-name tagger's weights (guardrails/train_pii.py), loaded once per process;
+        None, or a missing file, leaves names to the rules."""
+        self._names = load_cached(name_model) if name_model is not None and "person" in (
+            KINDS if kinds is None else kinds) else None
         chosen = KINDS if kinds is None else (kinds,) if isinstance(kinds, str) else tuple(kinds)
         if unknown := sorted(set(chosen) - set(KINDS)):
             raise ValueError(f"unknown PII kinds {unknown}; known: {', '.join(KINDS)}")
@@ -123,6 +132,10 @@ class PiiRedactor:
         self._name_cue = c(r"(?:\bname(?:\s+is|\s*[:?])|\bnamed\s+(?:him|her|them)|\bsigned:)\s*$", re.I)
         self._before = c(r"(\d[\w/-]*|[^\W\d_]+)\.? $")  # the word just before a name, for _in_place_name
         self._after = c(r" (?:and |& )?(\d|[^\W\d_]+)")
+
+    @property
+    def uses_name_model(self) -> bool:
+        return self._names is not None
 
     def find(self, text: str) -> list[PiiSpan]:
         """Non-overlapping spans sorted by start; on overlap the earlier kind in KINDS wins, then the earlier start."""
@@ -200,6 +213,24 @@ class PiiRedactor:
                     yield start, end
 
     def _person_spans(self, text: str, guarded) -> Iterator[tuple[int, int]]:
+        """The rules' names and the tagger's, overlapping ones merged. The tagger's are dropped beside a place
+        or company word ("615 Hugo St", "Thomas and Sons") like the rules' and when every word is a calendar or
+        role word ("Monday", "Team")."""
+        spans = list(self._rule_person_spans(text))
+        if self._names is not None:
+            for start, end, _ in self._names.spans(text):
+                words = [_fold(w) for w in self._word.findall(text, start, end)]
+                if words and not all(w in _NOT_NAMES for w in words) and not self._in_place_name(text, start, end):
+                    spans.append((start, end))
+        merged: list[list[int]] = []
+        for start, end in sorted(spans):
+            if merged and start < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        yield from ((start, end) for start, end in merged)
+
+    def _rule_person_spans(self, text: str) -> Iterator[tuple[int, int]]:
         found = list(self._word.finditer(text))
         words = [m.group() for m in found]
         gaps = [text[a.end():b.start()] for a, b in zip(found, found[1:])]  # gaps[k]: between words k and k+1

@@ -8,18 +8,21 @@ private-key blocks. Every value becomes a placeholder such as `[EMAIL]` or `[SEC
 `StreamMasker` masks a stream of text pieces (model tokens) as they come: it emits everything that can no
 longer be part of a value and holds back only the tail that could still be the start of one (a partial
 e-mail, digit group, capitalised name, key prefix), at most `holdback_max_chars`; `flush()` ends the stream.
-Masking piece by piece gives the same text as masking the whole answer at once, as long as no single value is
-longer than the holdback limit.
+With the person-name tagger on, the last READ_AHEAD_TOKENS + 1 tokens are held back too, since a word's verdict
+depends on the words after it. Masking piece by piece gives the same text as masking the whole answer at once, as
+long as no single value is longer than the holdback limit.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
+from finetune.pii import DEFAULT_NAME_MODEL, PiiRedactor, PiiSpan
 from finetune.pii import KINDS as PII_KINDS
-from finetune.pii import PiiRedactor, PiiSpan
+from guardrails.pii_names import tokenize
 
 KINDS = (*PII_KINDS, "secret")
 _SECRET = re.compile(
@@ -49,14 +52,20 @@ class Masked:
 class PiiMasker:
     """Finds PII and secrets of the chosen kinds (default all of KINDS) and masks them."""
 
-    def __init__(self, kinds: Sequence[str] | None = None) -> None:
+    def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL) -> None:
+        """`name_model`: the person-name tagger (finetune.pii.PiiRedactor); None leaves names to the rules."""
         chosen = tuple(KINDS if kinds is None else kinds)
         if unknown := sorted(set(chosen) - set(KINDS)):
             raise ValueError(f"unknown PII kinds {unknown}; known: {', '.join(KINDS)}")
         pii = [k for k in PII_KINDS if k in chosen]
         self.kinds = tuple(k for k in KINDS if k in chosen)
-        self._redactor = PiiRedactor(pii) if pii else None
+        self._redactor = PiiRedactor(pii, name_model) if pii else None
         self._secrets = "secret" in chosen
+
+    @property
+    def reads_ahead(self) -> bool:
+        """Whether a word's verdict depends on the words after it (the name tagger is on)."""
+        return self._redactor is not None and self._redactor.uses_name_model
 
     def secret_spans(self, text: str) -> list[PiiSpan]:
         if not self._secrets:
@@ -97,6 +106,7 @@ _VALUE_CHARS = re.compile(r"[\w@.+\-:/=()#'’]*\Z")
 _LABEL_TAIL = re.compile(r"(?:pass(?:word)?|pwd|secret|key|token|BEGIN[A-Z ]*)\W{0,4}\Z", re.I)
 _JOINERS = frozenset("mr mrs ms dr prof is name named : = de van von der da di".split())
 _CONTEXT_CHARS = 120  # already-emitted text kept as left context (cues such as "Mr", "phone:")
+READ_AHEAD_TOKENS = 2  # tokens right of a word that the name tagger reads (guardrails/pii_names.features)
 
 
 def _may_continue(word: str) -> bool:
@@ -117,12 +127,14 @@ class StreamMasker:
 
     def feed(self, piece: str) -> str:
         self._pending += piece
-        return self._emit(self._safe_cut(), final=False)
+        spans = self.masker.find(self._context + self._pending)
+        return self._emit(self._safe_cut(spans), spans, final=False)
 
     def flush(self) -> str:
-        return self._emit(len(self._pending), final=True)
+        return self._emit(len(self._pending), self.masker.find(self._context + self._pending), final=True)
 
-    def _safe_cut(self) -> int:
+    def _safe_cut(self, spans: list[PiiSpan]) -> int:
+        """How much of the pending text can be emitted; `spans`: what is found in context + pending."""
         text = self._pending
         begin = text.rfind("-----BEGIN")
         if begin >= 0 and "-----END" not in text[begin:]:
@@ -135,8 +147,13 @@ class StreamMasker:
                 if not word or not _may_continue(word.group(1)):
                     break
                 cut = word.start(1)
+        if self.masker.reads_ahead:
+            # The name tagger scores a word by the tokens around it, two to the right: a word goes out only once
+            # the tokens after it are complete, so that later text cannot turn it into a name already shown.
+            tokens = tokenize(text)
+            cut = min(cut, tokens[-READ_AHEAD_TOKENS - 1].start if len(tokens) > READ_AHEAD_TOKENS else 0)
         # Never cut through a value already found in what is pending.
-        for span in self.masker.find(self._context + text):
+        for span in spans:
             start, end = span.start - len(self._context), span.end - len(self._context)
             if start < cut < end or (end == cut and not self._pending[cut:]):
                 cut = max(0, start) if start < cut else cut
@@ -144,19 +161,22 @@ class StreamMasker:
             cut = len(text) - self.holdback_max_chars
         return cut
 
-    def _emit(self, cut: int, final: bool) -> str:
+    def _emit(self, cut: int, spans: list[PiiSpan], final: bool) -> str:
+        """Emit the first `cut` pending characters, masked by `spans` (found with all the text known so far, so a
+        value's masking does not depend on where the stream was cut)."""
         if cut <= 0 and not final:
             return ""
-        head, self._pending = self._pending[:cut], self._pending[cut:]
-        whole = self._context + head
-        out, last = [], len(self._context)
-        for span in self.masker.find(whole):
-            if span.end <= len(self._context):
-                continue  # already emitted (masked then)
-            start = max(span.start, len(self._context))
+        whole, done = self._context + self._pending, len(self._context)
+        limit = done + cut
+        out, last = [], done
+        for span in spans:
+            if span.end <= done or span.start >= limit:
+                continue  # already emitted (masked then), or not yet due
+            start = max(span.start, last)
             out.append(whole[last:start] + f"[{span.kind.upper()}]")
-            last = span.end
+            last = min(span.end, limit)
             self.spans.append(span)
-        out.append(whole[last:])
-        self._context = whole[-_CONTEXT_CHARS:]
+        out.append(whole[last:limit])
+        self._context = whole[:limit][-_CONTEXT_CHARS:]
+        self._pending = self._pending[cut:]
         return "".join(out)

@@ -152,7 +152,8 @@ def test_streaming_masker_emits_before_the_end_and_bounds_its_holdback():
     stream = PiiMasker().stream(holdback_max_chars=32)
     out = [stream.feed(word + " ") for word in "the plan covers dental and vision for all staff".split()]
     assert "".join(out).startswith("the plan covers dental and vision")  # nothing waits for the end
-    assert stream.feed("4111 1111 11") == ""  # a partial card number is held back...
+    held = stream.feed("4111 1111 11")  # earlier words may go out now (the name tagger reads two words ahead)...
+    assert "4111" not in held and "11" not in held  # ...but a partial card number is held back...
     assert "[CARD]" in stream.feed("11 1111 ok ") + stream.flush()  # ...and masked once complete
     long = PiiMasker().stream(holdback_max_chars=32)
     emitted = long.feed("1" * 100)

@@ -199,5 +199,7 @@ def test_recall_on_shared_pii_set():
     precision = {k: correct[k] / predicted[k] for k in STRUCTURED}
     assert all(r >= 0.92 for r in recall.values()), recall
     assert all(p >= 0.92 for p in precision.values()), precision
-    # Names are heuristic: measured recall 0.425 and precision 0.971.
-    assert hit["person"] / gold["person"] >= 0.38 and correct["person"] / predicted["person"] >= 0.93
+    # Names: rules + the learned tagger (guardrails/pii_names.py), which trades some precision for recall; on all
+    # rows (training templates included) measured recall 0.935, precision 0.894 (rules alone: 0.425 / 0.971).
+    # Held-out numbers are in bench/pii_recall.py.
+    assert hit["person"] / gold["person"] >= 0.85 and correct["person"] / predicted["person"] >= 0.85
