@@ -10,7 +10,7 @@ from assistant.app import create_app
 from assistant.conversations import TICKET_PROMPT_SHARE, TICKET_TASK
 from tests.api_helpers import auth, build_home, settings_for
 
-TICKET = "Hello support, I am travelling to Berlin next week. What is the hotel rate cap per night? Thanks, Dana"
+TICKET = "Hello support, I am travelling to Berlin next week. What is the hotel rate cap per night? Thanks in advance."
 
 
 @pytest.fixture(scope="module")
