@@ -105,18 +105,26 @@ class Stack:
 
 
 class HostPage:
-    """A page on another loopback origin (a ticket tool) that embeds the widget with one script tag."""
+    """Another loopback origin (a ticket tool). `files` ({path: (content type, text)}) and `headers` may be set
+    after start: the page needs a key that names this origin, known only once the port is."""
 
-    def __init__(self, html: str):
-        page = html.encode()
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, str]] = {}
+        self.headers: dict[str, str] = {}
+        site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(page)))
+                path = self.path.split("?")[0]
+                kind, text = site.files.get(path, ("text/plain", "not found"))
+                body = text.encode()
+                self.send_response(200 if path in site.files else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in site.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(page)
+                self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -169,5 +177,5 @@ def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")
 
 def sign_in(page: Any, url: str, key: str) -> None:
     page.goto(url)
-    page.get_by_label("API key").fill(key)
+    page.get_by_label("API key", exact=True).fill(key)
     page.get_by_role("button", name="Sign in").click()

@@ -62,10 +62,10 @@ def assert_accessible(page, step: str) -> None:
 
 def test_sign_in_then_an_answer_streams_token_by_token_with_citations(page, stack):
     page.goto(stack.url)
-    page.get_by_label("API key").wait_for()
+    page.get_by_label("API key", exact=True).wait_for()
     assert_accessible(page, "sign-in page")
     shot(page, "chat-01-sign-in")
-    page.get_by_label("API key").fill("rt_not-a-real-key")
+    page.get_by_label("API key", exact=True).fill("rt_not-a-real-key")
     page.get_by_role("button", name="Sign in").click()
     alert = page.locator("#signin-alert")
     alert.wait_for()
@@ -248,7 +248,7 @@ def test_keyboard_only_and_a_phone_width_screen(browser, stack):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(stack.url)
-    page.get_by_label("API key").wait_for()
+    page.get_by_label("API key", exact=True).wait_for()
     page.keyboard.type(stack.chat_key)  # the key field has focus on load
     page.keyboard.press("Enter")
     page.get_by_text("Signed in as employee").wait_for(state="attached")

@@ -36,6 +36,10 @@ _PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-cache",  # revalidate: a deploy must not leave old modules beside a new page
 }
+# The admin page shows evaluation scorecards (self-contained HTML with inline <style>, fetched with the key)
+# in a sandboxed frame without scripts; such a frame inherits the page's policy, so this page alone allows
+# inline styles. Scripts stay 'self' only; the page writes server data as text, never as markup.
+_ADMIN_HEADERS = {**_PAGE_HEADERS, "Content-Security-Policy": CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")}
 _ASSET_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 # A plain <script src> from any host page: readable cross-origin, also under Cross-Origin-Embedder-Policy.
 _WIDGET_HEADERS = {**_ASSET_HEADERS, "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin"}
@@ -51,9 +55,9 @@ def _file(relative: str) -> tuple[bytes, str]:
     return path.read_bytes(), kind
 
 
-def _page(relative: str) -> Response:
+def _page(relative: str, headers: dict[str, str] = _PAGE_HEADERS) -> Response:
     content, kind = _file(relative)
-    return Response(content, media_type=kind, headers=_PAGE_HEADERS)
+    return Response(content, media_type=kind, headers=headers)
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
@@ -63,7 +67,7 @@ def chat_page() -> Response:
 
 @get("/admin", include_in_schema=False, sync_to_thread=False)
 def admin_page() -> Response:
-    return _page("admin/index.html")
+    return _page("admin/index.html", _ADMIN_HEADERS)
 
 
 @get("/widget.js", include_in_schema=False, sync_to_thread=False)

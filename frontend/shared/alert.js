@@ -39,6 +39,7 @@ export class ErrorAlert {
     );
     this.region.dataset.kind = (error && error.kind) || "error";
     this.region.hidden = false;
+    this.region.scrollIntoView({ block: "nearest" });
     if (info.retryAfterS && retry) {
       let left = info.retryAfterS;
       const tick = () => {

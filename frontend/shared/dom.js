@@ -35,10 +35,10 @@ export function replace(parent, ...children) {
   return append(parent, children);
 }
 
-/** "2026-11-30T17:34:00+00:00" -> a short local date and time; "" for nothing. */
-export function when(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return String(iso);
+/** "2026-11-30T17:34:00+00:00" or Unix seconds -> a short local date and time; "" for nothing. */
+export function when(moment) {
+  if (moment === null || moment === undefined || moment === "") return "";
+  const date = new Date(typeof moment === "number" ? moment * 1000 : moment);
+  if (Number.isNaN(date.getTime())) return String(moment);
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
