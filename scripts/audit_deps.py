@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/audit_deps.py                      # pins + vulnerabilities (OSV), prints a report
     .venv/bin/python scripts/audit_deps.py --osv-db all.zip     # offline: OSV's PyPI export (zip or unzipped dir)
-    RAGTUNE_OSV_DB=/srv/osv/PyPI .venv/bin/python scripts/audit_deps.py --installed
+    OSV_DB=/srv/osv/PyPI .venv/bin/python scripts/audit_deps.py --installed
 
-Vulnerability data, first found wins: `--osv-db` / $RAGTUNE_OSV_DB (OSV's export of the PyPI ecosystem,
+Vulnerability data, first found wins: `--osv-db` / $OSV_DB (OSV's export of the PyPI ecosystem,
 https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip, fetched by whoever maintains the CI
 image); else OSV's query API when it answers (`--osv-url`); else no data: the vulnerability part is
 skipped with exit code 4 and the reason printed. pip-audit is not used: on a network that reaches PyPI's
@@ -102,10 +102,7 @@ def installed_drift(pins: dict[str, str]) -> list[str]:
 # --- OSV records ------------------------------------------------------------------------------------
 def affects(record: dict, package: str, version: str) -> list[str] | None:
     """None if the OSV `record` does not affect package==version, else the versions that fix it."""
-    try:
-        current = Version(version)
-    except InvalidVersion:
-        current = None
+    current = _version(version)
     if record.get("withdrawn"):
         return None
     for affected in record.get("affected", []):
@@ -126,7 +123,7 @@ def _in_range(spec: dict, current: Version) -> bool:
     affected = False
     for event in sorted(spec.get("events", []), key=lambda e: _event_key(e)):
         (kind, value), = event.items()
-        point = Version("0") if value == "0" else _version(value)
+        point = _version(value)
         if point is None:
             continue
         if kind == "introduced" and current >= point:
@@ -140,15 +137,14 @@ def _in_range(spec: dict, current: Version) -> bool:
 
 def _version(text: str) -> Version | None:
     try:
-        return Version(text)
+        return Version("0" if text == "0" else text)
     except InvalidVersion:
         return None
 
 
 def _event_key(event: dict) -> tuple:
     (kind, value), = event.items()
-    point = Version("0") if value == "0" else (_version(value) or Version("0"))
-    return point, {"introduced": 1, "fixed": 0, "last_affected": 2}.get(kind, 3)
+    return _version(value) or Version("0"), {"introduced": 1, "fixed": 0, "last_affected": 2}.get(kind, 3)
 
 
 def load_osv_db(path: Path) -> dict[str, list[dict]]:
@@ -184,11 +180,11 @@ def scan_online(pins: dict[str, str], base_url: str, timeout_s: float) -> list[F
     """One batch query to OSV's API, then each reported record fetched for its summary and fixes."""
     names = sorted(pins)
     queries = [{"package": {"name": n, "ecosystem": "PyPI"}, "version": pins[n]} for n in names]
-    answer = _post(f"{base_url}/v1/querybatch", {"queries": queries}, timeout_s)
+    answer = _fetch(f"{base_url}/v1/querybatch", timeout_s, {"queries": queries})
     findings = []
     for name, result in zip(names, answer.get("results", [])):
         for vuln in result.get("vulns", []):
-            record = _get(f"{base_url}/v1/vulns/{vuln['id']}", timeout_s)
+            record = _fetch(f"{base_url}/v1/vulns/{vuln['id']}", timeout_s)
             fixed = affects(record, name, pins[name])
             findings.append(Finding(name, pins[name], record["id"], record.get("aliases", []),
                                     record.get("summary", ""), fixed or []))
@@ -204,21 +200,18 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return unique
 
 
-def _post(url: str, body: dict, timeout_s: float) -> dict:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+def _fetch(url: str, timeout_s: float, body: dict | None = None) -> dict:
+    """GET, or POST `body` as JSON; the answer's JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return json.loads(response.read())
-
-
-def _get(url: str, timeout_s: float) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
 def osv_reachable(base_url: str) -> str | None:
     """None if OSV's API answers a query, else why not."""
     try:
-        _post(f"{base_url}/v1/query", {"package": {"name": "pip", "ecosystem": "PyPI"}, "version": "0"}, PROBE_TIMEOUT_S)
+        _fetch(f"{base_url}/v1/query", PROBE_TIMEOUT_S, {"package": {"name": "pip", "ecosystem": "PyPI"}, "version": "0"})
         return None
     except (OSError, urllib.error.URLError, ValueError) as exc:
         return f"{base_url} unreachable ({getattr(exc, 'reason', exc)})"
@@ -257,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup", type=Path, default=ROOT / "scripts" / "setup.sh",
                         help="also audit what this script pins outside the lock")
     parser.add_argument("--allowlist", type=Path, default=ROOT / "scripts" / "audit_allowlist.yaml")
-    parser.add_argument("--osv-db", type=Path, default=os.environ.get("RAGTUNE_OSV_DB") or None)
-    parser.add_argument("--osv-url", default=os.environ.get("RAGTUNE_OSV_URL", "https://api.osv.dev"))
+    parser.add_argument("--osv-db", type=Path, default=os.environ.get("OSV_DB") or None)
+    parser.add_argument("--osv-url", default=os.environ.get("OSV_API_URL", "https://api.osv.dev"))
     parser.add_argument("--timeout-s", type=float, default=30.0, help="per OSV API request, in seconds")
     parser.add_argument("--installed", action="store_true", help="also fail if the environment differs from the lock")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -282,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         source = f"OSV API {args.osv_url}"
         findings = scan_online(audited, args.osv_url, args.timeout_s)
     else:
-        skipped = f"no vulnerability data: {why}, and no --osv-db / RAGTUNE_OSV_DB export given"
+        skipped = f"no vulnerability data: {why}, and no --osv-db / OSV_DB export given"
     apply_allowlist(findings, allowed)
     blocking = [f for f in findings if not f.allowed_because]
 

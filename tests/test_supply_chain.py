@@ -391,9 +391,10 @@ def write_lock_and_db(tmp_path: Path) -> tuple[Path, Path]:
     return lock, db
 
 
-def run_audit(*args: str) -> subprocess.CompletedProcess:
+def run_audit(*args: str, osv_db_env: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if osv_db_env or k != "OSV_DB"}
     return subprocess.run([sys.executable, str(PROJECT / "scripts" / "audit_deps.py"), *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_audit_reports_vulnerabilities_and_fails_only_on_unlisted_ones(tmp_path):
@@ -449,7 +450,8 @@ def test_audit_uses_the_osv_api_when_it_answers(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        result = run_audit("--lock", str(lock), "--setup", str(tmp_path / "none"), "--osv-url", url, "--json")
+        result = run_audit("--lock", str(lock), "--setup", str(tmp_path / "none"), "--osv-url", url, "--json",
+                           osv_db_env=False)
     finally:
         server.shutdown()
     report = json.loads(result.stdout)
@@ -458,7 +460,7 @@ def test_audit_uses_the_osv_api_when_it_answers(tmp_path):
 
 
 def test_locked_dependencies_have_no_unlisted_known_vulnerabilities():
-    """The real audit. Without vulnerability data (no RAGTUNE_OSV_DB, OSV API unreachable) it is skipped, saying so."""
+    """The real audit. Without vulnerability data (no OSV_DB, OSV API unreachable) it is skipped, saying so."""
     result = run_audit("--installed")
     print(result.stdout, result.stderr)  # the report, shown with -s or on failure
     if result.returncode == 4:

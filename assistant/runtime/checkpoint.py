@@ -55,15 +55,22 @@ def resolve_model_dir(model: str, cache_dir: Path) -> Path:
         elif integrity.read_manifest(target) is None:
             # Converted before manifests existed: record what is there now (trust on first use), once.
             log.warning("recording SHA-256 hashes of %s (converted before hash manifests existed)", target)
-            integrity.write_manifest(target, {"gguf": gguf.name, "recorded": "after conversion"})
+            try:
+                integrity.write_manifest(target, {"gguf": gguf.name, "recorded": "after conversion"})
+            except OSError as exc:  # a read-only cache: load as before, unverified, and say so
+                log.warning("cannot write the hash manifest into %s (%s): loading it unverified", target, exc)
     _verify(target, legacy_ok=False)
     return target
 
 
 def _verify(directory: Path, legacy_ok: bool) -> bool:
-    """Refuse pickle weights and files that differ from the manifest; False if there is no manifest yet."""
+    """Refuse pickle weights and files that differ from the manifest; False if there is no manifest yet.
+
+    `legacy_ok`: a directory of the user's, where stray files (training_args.bin) are tolerated: the loaders are
+    told to read safetensors only."""
     try:
-        integrity.refuse_pickle_files(directory, "model checkpoint")
+        if not legacy_ok:
+            integrity.refuse_pickle_files(directory, "model checkpoint")
         checked = integrity.verify_manifest(directory, "model checkpoint")
     except integrity.IntegrityError as exc:
         remedy = "" if legacy_ok else f"; delete {directory} to convert the model again"

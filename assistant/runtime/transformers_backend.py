@@ -37,6 +37,9 @@ class TransformersGenerator:
         self.settings = settings
         self.torch = torch
         directory = resolve_model_dir(settings.model, cache_dir)
+        if not any(directory.glob("*.safetensors")):
+            raise GeneratorError(f"{directory} holds no safetensors weights (pickle formats such as pytorch_model.bin "
+                                 "are never loaded)")
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
         dtype = getattr(torch, settings.dtype)
         # use_safetensors: never fall back to a pickled pytorch_model.bin (resolve_model_dir checked the hashes).
