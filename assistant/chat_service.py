@@ -90,6 +90,8 @@ class ChatService:
         words = text.split()
         while words and self.generator.count_tokens(" ".join(words)) > limit:
             words = words[: int(len(words) * 0.9)]  # ~10% per round: a few count calls even for a long text
+        if not words and text.strip():  # one "word" longer than the budget (a pasted log line): cut its characters
+            return text.strip()[:limit]
         return " ".join(words)
 
     # --- before generation (blocking: embeds the query) ------------------------------------

@@ -115,3 +115,13 @@ def test_drafting_needs_the_chat_scope(client):
     response = client.post("/v1/tickets/draft", headers=client.loader, json={"ticket": TICKET})
     assert response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
     assert client.post("/v1/tickets/draft", json={"ticket": TICKET}).status_code == 401
+
+
+def test_a_ticket_of_one_huge_word_is_cut_not_emptied(client, monkeypatch):
+    chat = client.app.state.services.chat
+    monkeypatch.setattr(chat.generator, "count_tokens", lambda text: len(text) // 4)  # a subword tokenizer's ratio
+    seen = prompts_seen(client, monkeypatch)
+    response = client.post("/v1/tickets/draft", headers=client.agent, json={"ticket": "x" * 20_000})
+    assert response.status_code == 200, response.text
+    limit = int((chat.generator.context_window - chat.generation.max_new_tokens) * TICKET_PROMPT_SHARE)
+    assert f"Question: {'x' * limit} {TICKET_TASK}" in seen[0]
