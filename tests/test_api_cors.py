@@ -1,5 +1,7 @@
 """Per-key CORS (assistant/origins.py): preflights, allowed and refused origins, chat-only origin keys, isolation."""
 
+import json
+
 import anyio
 import pytest
 import sqlalchemy as sa
@@ -160,3 +162,18 @@ def test_a_handlers_own_allow_origin_is_replaced_not_doubled():
     headers = sent[0]["headers"]
     assert [v for k, v in headers if k == b"access-control-allow-origin"] == [INTRANET.encode()]
     assert (b"vary", b"Accept, Origin") in headers
+
+
+def test_keys_create_takes_origins_on_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app as cli
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), "--profile", "test", "keys", "create", *args])
+
+    made = run("--name", "widget", "--collections", "hr", "--origin", WIDGET, "--origin", "http://localhost:5173", "--json")
+    assert made.exit_code == 0, made.stderr
+    assert json.loads(made.stdout)["allowed_origins"] == [WIDGET, "http://localhost:5173"]
+    assert run("--name", "w", "--scopes", "chat,ingest", "--origin", WIDGET).exit_code == 2  # chat-only
+    assert run("--name", "w", "--origin", "tickets.example.com").exit_code == 2  # not an origin
