@@ -20,6 +20,13 @@ def _kept_names(settings: Settings) -> tuple[str, ...]:
     return (models.relative_to(home).parts[0],) if models.is_relative_to(home) and models != home else ()
 
 
+def _database_in_home(settings: Settings) -> bool:
+    url = settings.database_url
+    if not url.startswith("sqlite:///"):
+        return False
+    return Path(url[len("sqlite:///"):]).resolve().is_relative_to(settings.home.resolve())
+
+
 def register(app: typer.Typer, err: Console, or_exit) -> None:
     """Add the two commands to the main CLI (`err`: the stderr console, `or_exit`: its error wrapper)."""
 
@@ -46,6 +53,9 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
                   f"{report.archive} in {report.seconds:.1f} s", soft_wrap=True)
         for line in report.left_out:
             err.print(f"[dim]left out[/dim] {line}", soft_wrap=True)
+        if not _database_in_home(settings):
+            err.print("[yellow]note:[/yellow] the server database (server.database_url) is not in the home and not "
+                      "in this archive: back it up with its own tools (pg_dump, sqlite3 .backup)")
 
     @app.command("restore")
     def restore_command(
