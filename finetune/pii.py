@@ -114,11 +114,11 @@ class PiiRedactor:
         octet = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
         self._ipv4 = c(rf"(?<![\w.])(?:{octet}\.){{3}}{octet}(?!\w|\.\d)")
         self._ipv6 = c(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
-        self._phone_strong = c(rf"(?<![\w+])\+\d{{1,3}}(?:[ .-]?(?:\(\d{{1,4}}\)|\d{{1,6}})){{1,6}}{ext}(?!\d)"
+        self._phone_strong = c(rf"(?<![\w+])\+(?:\d{{1,3}}|\(\d{{1,4}}\))(?:[ .-]?(?:\(\d{{1,4}}\)|\d{{1,6}})){{1,6}}{ext}(?!\d)"
                                rf"|(?<![\w+(-])(?:(?:00)?1[ .-]?)?(?:\(\d{{3}}\) ?|\d{{3}}[.-])\d{{3}}[.-]\d{{4}}{ext}(?![\w-])")
         self._phone_weak = c(r"(?<![\w+(./-])(?<!\d,)(?:\(?\d{2,5}\)?(?:[ .-]\d{2,8}){1,5}|\d{7,15})(?![\w/]|[.,-]\d)")
         self._phone_cue = c(r"phone|mobile|\bcell|\btel\b|\bfax|\bdesk|\bcall|\bdial|\bsms|\btext\b|whatsapp|messag"
-                            r"|answering|\breach\b|extension|hotline|helpline", re.I)
+                            r"|answering|\breach\b|extension|hotline|helpline|\bcontact\b|\bmy\s+number\b", re.I)
         self._phone_after = c(r"[\s,-]*\(?(?:office|fax|mobile|cell|home|work|desk|phone|tel)\b", re.I)
         # A number right after one of these labels is that label's number, not a phone.
         self._phone_veto = c(r"\b(?:policy|group|plan|claim|member|account|acct|invoice|order|case|ticket|ref"
@@ -208,8 +208,13 @@ class PiiRedactor:
                 start, end = m.span()
                 digits = sum(ch.isdigit() for ch in m.group().split("x")[0])  # "x" also ends "ext."
                 before = text[max(0, start - 40):start]
+                # A national number with its trunk prefix ("0723 243 765", "(0745) 791310", "015-86834497") is a
+                # phone without a cue: amounts, dates and reference numbers do not start with 0 and 9+ digits.
+                trunk = m.group().lstrip("(").startswith("0") and not m.group().lstrip("(").startswith("00") \
+                    and 9 <= digits <= 12 and len(set(ch for ch in m.group() if ch.isdigit())) > 2
                 if (fewest <= digits <= 15 and not _overlaps(start, end, guarded) and not self._phone_veto.search(before)
-                        and (not needs_cue or self._phone_cue.search(before) or self._phone_after.match(text, end))):
+                        and (not needs_cue or trunk or self._phone_cue.search(before)
+                             or self._phone_after.match(text, end))):
                     yield start, end
 
     def _person_spans(self, text: str, guarded) -> Iterator[tuple[int, int]]:

@@ -146,3 +146,16 @@ def test_training_code_learns_names_from_crafted_rows():
     model = tagger(*fit(x, y, 0.5), gaz, 0.5)
     assert model.spans("Passenger: Wojciech Brzęczyszczykiewicz   Seat: 14C")
     assert not model.spans("the plan covers dental and vision for all staff")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0723 243 765", ["0723 243 765"]),  # national numbers with a trunk prefix need no cue
+    ("ok (0745) 791310 thanks", ["(0745) 791310"]),
+    ("Is 015-86834497 still yours?", ["015-86834497"]),
+    ("Contact: +(371) 22519961", ["+(371) 22519961"]),
+    ("Contact: 90598324", ["90598324"]),
+    ("Policy number 0490 39 07 81 renews in May.", []),  # a label's own number stays
+    ("Coverage began 01.02.2024 and costs 0.50 per day.", []),
+])
+def test_phone_formats_of_many_countries(text, expected):
+    assert [s.text for s in PiiRedactor(name_model=None).find(text) if s.kind == "phone"] == expected
