@@ -56,8 +56,8 @@ export class Documents {
     if (!window.confirm(`Delete ${doc.name} from ${doc.collection}? Its chunks leave the index.`)) return;
     try {
       await this.client.delete(`/v1/documents/${doc.id}`);
-      $("documents-status").textContent = `Deleted ${doc.name}.`;
       await Promise.all([this.loadDocuments(), this.loadCollections()]);
+      $("documents-status").textContent = `Deleted ${doc.name}.`;
       $("documents-collection").focus();
     } catch (error) {
       this.fail(error, () => this.remove(doc));
@@ -103,9 +103,9 @@ export class Documents {
       this.timer = setTimeout(() => this.loadJobs().catch(this.fail), POLL_MS);
     } else if (watched) {
       // A job just ended: its documents are in the list now.
+      await Promise.all([this.loadDocuments(), this.loadCollections()]);
       const last = jobs[0];
       if (last) $("upload-status").textContent = `Job ${last.id.slice(0, 8)} ${last.status}: ${outcome(last)}`;
-      await Promise.all([this.loadDocuments(), this.loadCollections()]);
     }
   }
 }

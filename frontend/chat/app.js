@@ -3,6 +3,7 @@
 import { ErrorAlert } from "../shared/alert.js";
 import { ApiClient } from "../shared/api.js";
 import { Session } from "../shared/session.js";
+import { SignIn } from "../shared/signin.js";
 import { CitationDialog } from "./citations.js";
 import { History } from "./history.js";
 import { Pickers } from "./pickers.js";
@@ -14,7 +15,11 @@ const session = new Session("chat");
 class ChatPage {
   constructor() {
     this.client = new ApiClient({ key: session.key });
-    this.signinAlert = new ErrorAlert($("signin-alert"));
+    this.signIn = new SignIn(
+      { view: $("signin-view"), form: $("signin-form"), input: $("api-key"), alert: $("signin-alert") },
+      session, this.client,
+    );
+    this.signIn.onSignedIn = (me) => this.enter(me);
     this.alert = new ErrorAlert($("chat-alert"));
     this.conversationId = null;
     this.abort = null;
@@ -30,10 +35,6 @@ class ChatPage {
   }
 
   bind() {
-    $("signin-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.signIn($("api-key").value.trim());
-    });
     $("signout").addEventListener("click", () => this.signOut());
     $("new-chat").addEventListener("click", () => this.newChat());
     $("ask-form").addEventListener("submit", (event) => {
@@ -53,49 +54,16 @@ class ChatPage {
     });
   }
 
-  async start() {
-    if (session.key) await this.signIn(session.key, { quiet: true });
-    else this.showSignIn();
+  start() {
+    return this.signIn.resume();
   }
 
-  showSignIn(error = null) {
-    $("chat-view").hidden = true;
-    $("signin-view").hidden = false;
-    if (error) this.signinAlert.show(error);
-    $("api-key").value = "";
-    $("api-key").focus();
-  }
-
-  async signIn(key, { quiet = false } = {}) {
-    this.signinAlert.clear();
-    if (!key) {
-      this.signinAlert.show({ kind: "invalid", message: "Enter an API key." });
-      $("api-key").focus();
-      return;
-    }
-    this.client.key = key;
-    try {
-      this.me = await this.client.get("/v1/me");
-    } catch (error) {
-      session.clear();
-      this.client.key = "";
-      if (quiet) {
-        this.showSignIn(error.kind === "unauthorized" ? error : null);
-        return;
-      }
-      const words = error.kind === "unauthorized"
-        ? { title: "This key was not accepted", detail: "It is unknown or has been revoked. Check that you pasted all of it." }
-        : {};
-      this.signinAlert.show(error, () => this.signIn(key), words);
-      $("api-key").focus();
-      return;
-    }
-    session.key = key;
-    $("who").textContent = `Signed in as ${this.me.name}`;
-    $("signin-view").hidden = true;
+  /** A key was accepted: the chat view, its pickers and the conversation list. */
+  async enter(me) {
+    $("who").textContent = `Signed in as ${me.name}`;
     $("chat-view").hidden = false;
     this.newChat();
-    await Promise.all([this.pickers.load(), this.history.load()]).catch((error) => this.fail(error, () => this.start()));
+    await Promise.all([this.pickers.load(), this.history.load()]).catch((error) => this.fail(error, () => this.enter(me)));
   }
 
   signOut(error = null) {
@@ -105,7 +73,8 @@ class ChatPage {
     this.thread.clear();
     this.history.clear();
     this.alert.clear();
-    this.showSignIn(error);
+    $("chat-view").hidden = true;
+    this.signIn.show(error);
   }
 
   /** One place for failures: a revoked key goes back to sign-in, the rest show an alert with Retry. */
