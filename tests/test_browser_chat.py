@@ -281,3 +281,40 @@ def test_keyboard_only_and_a_phone_width_screen(browser, stack):
     shot(page, "chat-18-phone-history")
     page.keyboard.press("Escape")
     context.close()
+
+
+ATTACKS = [
+    '<script>window.__pwned = 1</script>',
+    '<img src=x onerror="window.__pwned = 2">',
+    '[click](javascript:window.__pwned=3)',
+    '[click](data:text/html,<script>window.__pwned=4</script>)',
+    '[click](JaVaScRiPt:window.__pwned=5)',
+    '**<svg onload="window.__pwned=6">**',
+    '```\n<iframe src="javascript:window.__pwned=7"></iframe>\n```',
+    '# <a href="javascript:x">heading</a>\n- <b onclick="x">item</b>\n> <style>body{display:none}</style>',
+    '`<img src=x onerror=alert(8)>` and [ok](https://example.com/a?b=<c>) [1]',
+]
+
+
+def test_the_markdown_renderer_writes_text_never_markup(page, stack):
+    page.goto(stack.url)
+    result = page.evaluate("""async (attacks) => {
+        const { renderMarkdown } = await import('/ui/shared/markdown.js');
+        return attacks.map((text) => {
+            const box = document.createElement('div');
+            box.append(renderMarkdown(text, { citation: (n) => Object.assign(document.createElement('button'), {textContent: String(n)}) }));
+            document.body.append(box);
+            const tags = [...box.querySelectorAll('*')].map((el) => el.tagName.toLowerCase());
+            const attrs = [...box.querySelectorAll('*')].flatMap((el) => [...el.attributes].map((a) => `${a.name}=${a.value}`));
+            return { tags, attrs, text: box.textContent };
+        });
+    }""", ATTACKS)
+    allowed = {"p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "h3", "a", "button"}
+    for attack, rendered in zip(ATTACKS, result):
+        assert set(rendered["tags"]) <= allowed, (attack, rendered)
+        for attr in rendered["attrs"]:
+            name, _, value = attr.partition("=")
+            assert name in ("href", "rel", "target") and (name != "href" or value.startswith("https://")), (attack, attr)
+    assert page.evaluate("window.__pwned") is None
+    assert "<script>" in result[0]["text"] and "onerror" in result[1]["text"]
+    assert result[8]["tags"].count("a") == 1 and result[8]["tags"].count("button") == 1  # the link and the citation
