@@ -18,6 +18,7 @@ from assistant.auth import AuthError, Principal, allowed_collections, authorize
 from assistant.chat_service import ChatRequest, ChatService
 from assistant.db import Database, MessageRecord
 from assistant.errors import ApiError, not_found
+from assistant.inference_queue import QueueFull
 from ingestion.index_store import IndexStore
 from ingestion.pipeline import delete_document
 from ingestion.retriever import Retriever
@@ -61,6 +62,7 @@ class ConversationService:
     ) -> ChatTurn:
         authorize(principal, "chat")
         self._check_adapter(adapter)
+        self._shed_if_full()
         # Input rails first: only the masked message may reach the model, the logs or the database.
         screened = self.chat.screen(ChatRequest(message))
         message = screened.text if screened is not None else message
@@ -186,6 +188,13 @@ class ConversationService:
     # --- helpers -----------------------------------------------------------------------------
     def _collections(self, principal: Principal, requested: list[str] | None) -> list[str]:
         return allowed_collections(principal, requested, self.store.docstore.collections())
+
+    def _shed_if_full(self) -> None:
+        """QueueFull before the rails, retrieval or storage run: a shed request costs little and stores nothing
+        (no conversation left holding an unanswered question). The queue checks again when the turn gets there."""
+        queue = self.chat.queue
+        if queue.running >= queue.max_concurrent and queue.waiting >= queue.max_queue:
+            raise QueueFull(queue.retry_after_s())
 
     def _check_adapter(self, adapter: str | None) -> None:
         if adapter not in (None, "base") and adapter not in self.chat.generator.adapters():
