@@ -8,6 +8,7 @@ loop and two ingests never race for the index writer lock.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import queue
@@ -22,6 +23,7 @@ from typing import Callable, Sequence
 
 from assistant.auth import Principal, allowed_collections, authorize
 from assistant.db import Database, JobRecord
+from assistant.db.database import StorageError, storage_error
 from assistant.errors import ApiError, not_found
 from assistant.settings import Settings
 from ingestion.index_store import IndexStoreError, check_collection_name
@@ -58,6 +60,16 @@ def storage_failure(exc: OSError) -> ApiError:
     return ApiError("storage_error", f"the upload could not be saved ({exc.strerror or exc})", 503)
 
 
+def failure_reason(exc: Exception) -> str:
+    """What a failed job says: the storage problem in words when there is one, else the exception."""
+    mapped = exc if isinstance(exc, StorageError) else storage_error(exc)
+    if mapped is not None:
+        return mapped.message
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full: {exc.filename or 'a file'} could not be written; free space and upload again"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class JobRunner:
     def __init__(self, settings: Settings, db: Database, make_job: Callable[[], IngestJob]):
         self.settings = settings
@@ -66,6 +78,9 @@ class JobRunner:
         self.uploads = settings.home / "uploads"  # staging, one folder per job
         self.library = settings.home / "documents"  # <collection>/<name>: re-uploading a name replaces it
         self._queue: queue.Queue[str | None] = queue.Queue()
+        # Outcomes the database could not take (full or locked disk): job id -> (status, error). Jobs answer with
+        # them until a later save succeeds; a restart fails the job as interrupted.
+        self._unsaved: dict[str, tuple[str, str | None]] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -127,6 +142,9 @@ class JobRunner:
         job = self.db.jobs.get(job_id, principal.key_id, admin=principal.is_admin)
         if job is None:
             raise not_found("job", job_id)
+        if job.id in self._unsaved:
+            status, error = self._unsaved[job.id]
+            job = dataclasses.replace(job, status=status, error=error)
         return job
 
     def list(self, principal: Principal, limit: int = 50) -> list[JobRecord]:
@@ -143,7 +161,17 @@ class JobRunner:
                 log.exception("ingest job %s could not be run or recorded", job_id)
 
     def _run(self, job_id: str) -> None:
-        job = self.db.jobs.update(job_id, "running")
+        for earlier, (status, error) in list(self._unsaved.items()):  # the disk may have room again
+            try:
+                self.db.jobs.update(earlier, status, error=error)
+            except StorageError:
+                break  # still no room: keep them
+            del self._unsaved[earlier]
+        try:
+            job = self.db.jobs.update(job_id, "running")
+        except StorageError as exc:  # not even started: its outcome is this error
+            self._unsaved[job_id] = ("failed", exc.message)
+            raise
         if job is None:
             return
         folder = self.uploads / job_id
@@ -160,6 +188,11 @@ class JobRunner:
             self.db.jobs.update(job_id, status, report=report.to_dict(), error=error)
         except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, the worker lives on
             log.exception("ingest job %s failed", job_id)
-            self.db.jobs.update(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            reason = failure_reason(exc)
+            try:
+                self.db.jobs.update(job_id, "failed", error=reason)
+            except StorageError:
+                self._unsaved[job_id] = ("failed", reason)
+                raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
