@@ -218,6 +218,26 @@ def test_an_answer_cut_short_is_marked_and_never_primes_the_next_prompt(client, 
     assert [m["finish_reason"] for m in stored if m["role"] == "assistant"] == ["stop", "cancelled", "error", "stop"]
 
 
+def test_a_request_shed_by_the_full_queue_stores_nothing(home):
+    app = create_app(settings_for(home, server={"max_queue": 0}), background_load=False)
+    with TestClient(app, timeout=30) as http:
+        _, key = app.state.services.db.keys.create("faults", "chat", all_collections=True)
+        http.headers.update(auth(key))
+        first = http.post("/v1/chat", json={"message": QUESTION}).json()
+        queue = app.state.services.queue
+        queue.running = queue.max_concurrent  # a generation runs and nobody may wait
+        try:
+            for body in ({"message": QUESTION}, {"message": QUESTION, "stream": True},
+                         {"message": QUESTION, "conversation_id": first["conversation_id"]}):
+                shed = http.post("/v1/chat", json=body)
+                assert_error(shed, 503, "busy")
+                assert int(shed.headers["retry-after"]) >= 1
+        finally:
+            queue.running = 0
+        assert table_count(home / "ragtune.db", "conversations") == 1
+        assert table_count(home / "ragtune.db", "messages") == 2  # the first question and its answer only
+
+
 def test_locked_database_answers_503_with_retry_after_instead_of_hanging(client, home, monkeypatch):
     first = client.post("/v1/chat", json={"message": QUESTION}).json()
     # A shorter busy timeout than the shipped 3 s keeps this test short; the code path is the same.
@@ -302,10 +322,77 @@ def test_disk_full_while_an_upload_is_saved_leaves_no_job_and_no_partial_file(cl
     assert wait_job(client, again.json()["job_id"])["status"] == "done"
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs (needs root or CAP_SYS_ADMIN; skipped otherwise)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip() or made.returncode}); the injected-ENOSPC "
+                    "upload test still runs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(disk: Path, leave_bytes: int = 0) -> Path:
+    """Write a filler file until the disk is full, then give back `leave_bytes`."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:  # unbuffered: nothing left to flush (and fail) at close
+        for block in (1 << 20, 1 << 12):
+            try:
+                while True:
+                    handle.write(b"\0" * block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    size = filler.stat().st_size
+    os.truncate(filler, max(0, size - leave_bytes))
+    return filler
+
+
+def test_disk_full_during_ingest_fails_the_job_clearly_and_keeps_the_index(built, small_disk):
+    home = small_disk / "home"
+    shutil.copytree(built, home)
+    app = create_app(settings_for(home, server={"rate_limit_per_minute": 100_000}), background_load=False)
+    with TestClient(app, timeout=30) as http:
+        _, key = app.state.services.db.keys.create("faults", "chat,ingest", all_collections=True)
+        http.headers.update(auth(key))
+        before = http.post("/v1/search", json={"query": QUESTION}).json()["results"]
+        documents = http.get("/v1/documents").json()["documents"]
+        upload = {"files": ("manual.md", b"# Manual\n\n" + b"The zqmanual pump needs a new seal every year. " * 3000)}
+
+        filler = fill(small_disk)
+        assert_error(http.post("/v1/documents", files=upload), 503, "storage_full")  # nowhere to put the upload
+
+        os.truncate(filler, filler.stat().st_size - 200_000)  # room for the upload (140 KB), not for its index
+        accepted = http.post("/v1/documents", files=upload)
+        assert accepted.status_code == 202, accepted.text
+        job = wait_job(http, accepted.json()["job_id"])
+        assert job["status"] == "failed", job
+        assert "disk" in job["error"] and "full" in job["error"], job  # the reason, in words
+
+        # The index is as it was: same documents, same answers, SQLite intact, nothing of the new file.
+        assert http.get("/v1/documents").json()["documents"] == documents
+        assert http.post("/v1/search", json={"query": QUESTION}).json()["results"] == before
+        hits = http.post("/v1/search", json={"query": "zqmanual pump seal", "mode": "bm25"}).json()["results"]
+        assert all(h["document"] != "manual.md" for h in hits), hits
+        with sqlite3.connect(home / "index" / "docstore.sqlite") as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+        filler.unlink()  # space again: the same upload goes through
+        again = http.post("/v1/documents", files=upload)
+        assert wait_job(http, again.json()["job_id"])["status"] == "done"
+        hits = http.post("/v1/search", json={"query": "zqmanual pump seal", "mode": "bm25"}).json()["results"]
+        assert hits and hits[0]["document"] == "manual.md"
+
+
 def wait_job(client, job_id: str, timeout_s: float = 120) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         job = client.get(f"/v1/jobs/{job_id}").json()
+        assert "status" in job, job
         if job["status"] in ("done", "failed"):
             return job
         time.sleep(0.2)
@@ -393,3 +480,48 @@ def test_client_gone_mid_upload_leaves_no_partial_document(home):
             assert 'status="500"' not in metrics and 'route="/v1/documents",status="400"' in metrics, metrics
             whole = http.post("/v1/documents", files={"files": ("whole.md", b"# Whole\n\nA complete document.\n")})
             assert whole.status_code == 202, whole.text
+
+
+# --- an adapter saved onto a full disk ------------------------------------------------------------
+
+
+def test_disk_full_while_an_adapter_is_saved_keeps_the_promoted_version(tmp_path, monkeypatch):
+    """Training writes into a staging folder that only a finished save turns into a version: ENOSPC while the
+    weights are written fails the run with the OS's reason, and the registry still serves the promoted v1."""
+    import shutil as sh
+
+    import peft.peft_model
+
+    from finetune.finetune_job import run_finetune
+    from finetune.registry import AdapterRegistry
+    from tests.test_finetune import dataset, recipe
+    from tests.test_finetune import settings_for as finetune_settings
+    from tests.test_runtime_contract import tiny_model_dir
+
+    base, adapter = tiny_model_dir(tmp_path / "tiny")
+    settings = finetune_settings(tmp_path, base)
+    registry = AdapterRegistry(settings.adapters_dir)
+    staging = registry.staging_dir("assistant")
+    for file in adapter.iterdir():
+        sh.copy(file, staging / file.name)
+    registry.publish("assistant", staging, {"base_model": "tiny"})
+    registry.promote("assistant@v1")
+
+    def full_disk(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\0" * 64)  # the start of the file, then no space
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+
+    monkeypatch.setattr(peft.peft_model, "safe_save_file", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        run_finetune(settings, dataset(tmp_path), recipe(epochs=1, checkpoint_every_steps=100), "assistant")
+    assert caught.value.errno == errno.ENOSPC and "adapter_model.safetensors" in str(caught.value)
+    monkeypatch.undo()
+
+    assert [v.ref for v in registry.versions("assistant")] == ["assistant@v1"]
+    assert registry.promoted("assistant").ref == "assistant@v1"
+    built = assembly.generator(settings)  # v1 verifies against its recorded hashes and loads
+    try:
+        assert built.adapters() == ["assistant", "assistant@v1"]
+        assert assembly.default_adapter(settings, built) == "assistant"
+    finally:
+        built.close()
