@@ -118,6 +118,7 @@ def test_create_a_widget_key_then_revoke_it(page, stack):
     assert key.startswith("rt_")
     assert page.evaluate("document.activeElement.id") == "new-key-value"
     row = page.locator("#keys-table tbody tr", has_text="helpdesk widget")
+    row.wait_for()
     assert "https://tickets.example.com" in row.inner_text() and "active" in row.inner_text()
     shot(page, "admin-06-key-created")
     me = httpx.get(f"{stack.url}/v1/me", headers={"Authorization": f"Bearer {key}"})

@@ -58,9 +58,9 @@ export class Keys {
       $("new-key-value").value = created.api_key;
       $("copy-key-status").textContent = "";
       $("key-form").reset();
-      await this.load();
       $("new-key-value").focus();
       $("new-key-value").select();
+      await this.load();
     } catch (error) {
       this.fail(error, () => this.create());
     }
