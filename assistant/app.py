@@ -13,6 +13,7 @@ from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from assistant import assembly
 from assistant.api import admin_routes, account_routes, ticket_routes
@@ -46,6 +47,12 @@ ROUTES = [
     admin_routes.list_evals, admin_routes.scorecard,
     *ui_routes.ROUTES,
 ]
+
+API_KEY_SCHEMES = {
+    "bearerKey": SecurityScheme(type="http", scheme="bearer", description="`Authorization: Bearer rt_...`"),
+    "apiKeyHeader": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header",
+                                   description="`X-API-Key: rt_...` (the same keys)"),
+}
 
 
 def build_services(settings: Settings) -> Services:
@@ -124,6 +131,10 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
             title="ragtune", version="0.1.0", path="/schema",
             description="Grounded, cited answers from your documents. Every route but /healthz and /readyz needs an "
             "API key: `Authorization: Bearer <key>` or `X-API-Key`.",
+            # Declared for the whole document (either scheme will do); public routes lift it with
+            # PublicOperation. tests/test_fuzz_schema.py checks that each operation declaring it answers 401 without.
+            security=[{"bearerKey": []}, {"apiKeyHeader": []}],
+            components=Components(security_schemes=API_KEY_SCHEMES),
         ),
         debug=False,
     )

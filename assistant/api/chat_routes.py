@@ -12,7 +12,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from assistant.answer import FinalEvent, TokenEvent
 from assistant.api.event_stream import EventStream
-from assistant.api.schemas import ChatBody, SearchBody
+from assistant.api.schemas import KEYED, ChatBody, EventStreamOperation, SearchBody, error_responses
 from assistant.api.services import Services
 from assistant.auth import Principal
 from assistant.errors import ApiError
@@ -62,6 +62,8 @@ async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
     "`stream: true`, Server-Sent Events: `token` events ({text}) as the model writes, then one `final` event "
     "({conversation_id, message_id, request_id, answer}); an `error` event ({code, message}) if generation fails midway.",
     status_code=200,
+    operation_class=EventStreamOperation,
+    responses=error_responses(400, *KEYED, 404, 413, 502, 503),
 )
 async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
     turn = svc.conversations.begin(
@@ -102,6 +104,7 @@ async def sse(first: Any, events: AsyncIterator[Any], turn: Any, svc: Services) 
     description="Hybrid (BM25 + dense) search over the collections the key may read; each hit carries document, page, "
     "heading, text and scores.",
     status_code=200,
+    responses=error_responses(400, *KEYED, 404, 413, 503),
 )
 async def search(data: SearchBody, principal: Principal, svc: Services) -> Response:
     hits = await anyio.to_thread.run_sync(

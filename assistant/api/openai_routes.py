@@ -21,7 +21,7 @@ from assistant import prompt
 from assistant.answer import ChatAnswer, TokenEvent
 from assistant.api.chat_routes import first_event, last_event, stream_error
 from assistant.api.event_stream import EventStream
-from assistant.api.schemas import ChatCompletionBody
+from assistant.api.schemas import KEYED, ChatCompletionBody, EventStreamOperation, error_responses
 from assistant.api.services import Services
 from assistant.auth import Principal, authorize
 from assistant.errors import ApiError
@@ -56,6 +56,8 @@ def _usage(answer: ChatAnswer) -> dict[str, int]:
     "The last message must be the user's question. Answers carry `citations` and `guardrails` (rails that acted) "
     "as extra fields.",
     status_code=200,
+    operation_class=EventStreamOperation,
+    responses=error_responses(400, *KEYED, 404, 413, 502, 503),
 )
 async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: Services) -> Any:
     turns = [m for m in data.messages if m.role in ("user", "assistant")]
@@ -112,7 +114,8 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
 
 
 @get("/v1/models", operation_id="listModels", summary="Models: the base model and every resident adapter",
-     description="OpenAI-compatible list; use an `id` as `model` in /v1/chat/completions.")
+     description="OpenAI-compatible list; use an `id` as `model` in /v1/chat/completions.",
+     responses=error_responses(*KEYED, 503))
 async def models(principal: Principal, svc: Services) -> dict[str, Any]:
     authorize(principal, "chat")
     names = [svc.chat.generator.name, *svc.chat.generator.adapters()]

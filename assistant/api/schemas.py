@@ -1,9 +1,15 @@
-"""Request bodies, validated by Litestar from these pydantic models (limits are explicit)."""
+"""Request bodies, validated by Litestar from these pydantic models (limits are explicit); and what the
+OpenAPI schema says about errors and authentication, so clients and the schema fuzzer (tests/test_fuzz_schema.py)
+see the same contract the handlers keep."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from litestar.datastructures import UploadFile
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 _TEXT_MAX = 8_000  # characters of one message; the model window is far smaller anyway
@@ -41,6 +47,15 @@ class FeedbackBody(_Body):
     def value(self) -> int:
         return 1 if self.rating in (1, "up") else -1
 
+
+
+@dataclass
+class UploadForm:
+    """POST /v1/documents, multipart: a dataclass because Litestar reads multipart forms into these
+    (a single `files` part becomes a one-item list)."""
+
+    files: list[UploadFile] = field(metadata={"description": "One or more documents (PDF, DOCX, HTML, Markdown, text)"})
+    collection: str | None = field(default=None, metadata={"description": "Target collection (default: the server's)"})
 
 class OpenAIMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -82,3 +97,62 @@ class KeyBody(_Body):
 
 class PromoteBody(_Body):
     version: int = Field(ge=1, le=1_000_000, description="The version to promote: 3 for NAME@v3.")
+
+
+# --- errors and auth in the OpenAPI schema ------------------------------------------------------------
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a handler may add fields (e.g. `details` of a validation error)
+    code: str = Field(description="Stable, machine-readable: missing_api_key, collection_forbidden, busy, ...")
+    message: str = Field(description="For people; never holds another key's data.")
+    details: list[Any] | dict[str, Any] | None = Field(None, description="Validation errors: which field, why.")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: `{"error": {"code", "message"}}` (see assistant.api.errors)."""
+
+    error: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request: a malformed body, a parameter out of range, an unusable value.",
+    401: "No API key, an unknown or revoked one, or a malformed Authorization header.",
+    403: "The key lacks the scope, or may not read the collection.",
+    404: "No such object, or one that belongs to another key (the two look the same).",
+    413: "The request body is over the server's limit.",
+    415: "An uploaded file type that is not ingested.",
+    429: "Over the key's rate limit; Retry-After says when to try again.",
+    502: "The model failed while answering.",
+    503: "The model is still loading, or the generation queue is full; Retry-After says when to try again.",
+}
+# What any route that takes an API key can answer besides its own errors.
+KEYED = (401, 403, 429)
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` for these error statuses, all with the ErrorBody shape."""
+    return {
+        status: ResponseSpec(ErrorBody, description=_ERROR_DESCRIPTIONS[status], generate_examples=False)
+        for status in sorted(set(statuses))
+    }
+
+
+@dataclass
+class PublicOperation(Operation):
+    """An operation that needs no API key: `security: []` lifts the document-wide API-key requirement
+    (`assistant.app`), which every other operation inherits, so a route cannot be left open by accident."""
+
+    def __post_init__(self) -> None:
+        self.security = []
+
+
+@dataclass
+class EventStreamOperation(Operation):
+    """A JSON operation that answers Server-Sent Events instead when the body says `stream: true`: its 200
+    response lists both media types (Litestar's own schema knows only the handler's JSON one)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            stream = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+            ok.content = {**(ok.content or {}), "text/event-stream": stream}
