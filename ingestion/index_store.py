@@ -12,6 +12,7 @@ crash FAISS's reader rather than raise).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -109,7 +110,7 @@ class IndexStore:
             cached = self._dense.get(collection)
             if cached and cached[0] == generation:
                 return cached[1]
-            index = self._load_dense(collection, generation) or self._rebuild_dense(collection, generation)
+            index = self._load_dense(collection, generation) or self._rebuild_dense(collection, generation, strict=False)
             self._dense[collection] = (generation, index)
             return index
 
@@ -160,16 +161,44 @@ class IndexStore:
             log.warning("FAISS file for %r unusable (%s); rebuilding from the docstore", collection, exc)
             return None
 
-    def _rebuild_dense(self, collection: str, generation: int) -> VectorIndex:
+    def _rebuild_dense(self, collection: str, generation: int, strict: bool = True) -> VectorIndex:
+        """Build from the docstore and save. `strict=False` (a search that found the file unusable): a save that
+        fails (disk full, read-only) is logged and the index served from memory; the stale sidecar makes the
+        next open rebuild again."""
         ids, vectors = self.docstore.vectors(collection, self.embedder.dim)
         index = VectorIndex.build(ids, vectors, self.embedder.dim, self.settings)
         if not self.readonly and os.access(self.dir, os.W_OK):
             faiss_path, meta_path = self._paths(collection)
-            index.save(faiss_path)
-            meta = {"generation": generation, "count": index.size, "type": index.kind, "embedder_id": self.embedder.id,
-                    "sha256": sha256_file(faiss_path)}
-            _atomic_write(meta_path, json.dumps(meta))
+            try:
+                index.save(faiss_path)
+                _check_complete(faiss_path, index)
+                meta = {"generation": generation, "count": index.size, "type": index.kind,
+                        "embedder_id": self.embedder.id, "sha256": sha256_file(faiss_path)}
+                _atomic_write(meta_path, json.dumps(meta))
+            except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+                for tmp in faiss_path.parent.glob(f".*.{os.getpid()}.tmp"):
+                    tmp.unlink(missing_ok=True)
+                if strict:
+                    raise
+                log.warning("could not save the rebuilt FAISS file for %r (%s); serving it from memory", collection, exc)
         return index
+
+
+def _check_complete(path: Path, index: VectorIndex) -> None:
+    """OSError unless `path` holds the whole serialized index. faiss only prints a failed fclose ("close error: No
+    space left on device"), so a small index saved onto a full disk left an empty file that looked saved."""
+    import faiss
+
+    expected = 0
+
+    def count(chunk: bytes) -> None:
+        nonlocal expected
+        expected += len(chunk)
+
+    faiss.write_index(index.index, faiss.PyCallbackIOWriter(count))  # serializes again without keeping the bytes
+    written = path.stat().st_size
+    if written != expected:
+        raise OSError(errno.EIO, f"FAISS file incomplete: {written} of {expected} bytes written (disk full?)", str(path))
 
 
 def _atomic_write(path: Path, text: str) -> None:
