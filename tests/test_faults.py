@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import signal
@@ -386,6 +387,45 @@ def test_disk_full_during_ingest_fails_the_job_clearly_and_keeps_the_index(built
         assert wait_job(http, again.json()["job_id"])["status"] == "done"
         hits = http.post("/v1/search", json={"query": "zqmanual pump seal", "mode": "bm25"}).json()["results"]
         assert hits and hits[0]["document"] == "manual.md"
+
+
+class Collected(logging.Handler):
+    """Log records of one logger (pytest's caplog loses them once NeMo Guardrails has configured logging)."""
+
+    def __init__(self, name: str):
+        super().__init__(logging.WARNING)
+        self.logger, self.messages = logging.getLogger(name), []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> "Collected":
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
+
+
+def test_disk_full_while_a_stale_faiss_file_is_rebuilt_still_answers_from_memory(built, small_disk):
+    """A crash (or a full disk) between the docstore commit and the FAISS write leaves a stale file; a server that
+    rebuilds it but cannot save it serves the rebuilt index from memory instead of failing every search."""
+    home = small_disk / "home"
+    shutil.copytree(built, home)
+    meta_path = home / "index" / "vectors" / "default.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "generation": meta["generation"] - 1}))
+    app = create_app(settings_for(home), background_load=False)
+    with TestClient(app, timeout=30) as http, Collected("ingestion.index_store") as warnings:
+        _, key = app.state.services.db.keys.create("faults", "chat", all_collections=True)
+        http.headers.update(auth(key))
+        assert http.get("/v1/documents").status_code == 200  # the key's use is recorded before the disk fills
+        fill(small_disk)
+        hits = http.post("/v1/search", json={"query": "hotel rate cap Berlin", "mode": "dense"})
+        assert hits.status_code == 200 and hits.json()["results"][0]["document"] == "travel.md", hits.text
+    assert json.loads(meta_path.read_text())["generation"] == meta["generation"] - 1  # still says: rebuild me
+    assert not list(meta_path.parent.glob(".*.tmp"))  # no half-written file left on the full disk
+    assert any("serving it from memory" in m and "incomplete" in m for m in warnings.messages), warnings.messages
 
 
 def wait_job(client, job_id: str, timeout_s: float = 120) -> dict:
