@@ -319,6 +319,10 @@ from assistant.cli_backup import register as _register_backup  # noqa: E402
 
 _register_backup(app, err, _or_exit)
 
+from assistant.cli_pipeline import register as _register_pipeline  # noqa: E402
+
+_register_pipeline(app, err, _or_exit)
+
 
 def main() -> None:
     app(prog_name="ragtune")

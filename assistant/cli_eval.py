@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +12,7 @@ from rich.table import Table
 
 from assistant import assembly
 from assistant.settings import Settings
+from eval.runner import run_eval
 
 eval_app = typer.Typer(
     help="Scorecards: every golden question through the assistant in each variant (base, rag, lora, rag+lora, "
@@ -51,7 +50,16 @@ def register(app: typer.Typer, err, or_exit) -> None:
             err.print(ctx.get_help())
             raise typer.Exit(2)
         settings: Settings = ctx.obj
-        run = or_exit(lambda: _run(settings, golden, variants, adapter, url, api_key, out, limit, fail_under, err))
+        columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
+            def bar(name: str, total: int):
+                task = progress.add_task(name, total=total)
+                if not err.is_terminal:
+                    err.print(f"answering: {name} ({total} questions)")
+                return lambda n: progress.advance(task, n)
+
+            run = or_exit(lambda: run_eval(settings, golden, variants, adapter, url, api_key, out, limit, fail_under, bar))
         _print_summary(run.summary, err)
         err.print(f"scorecard: {run.out_dir / 'scorecard.html'}")
         failed = [g for g in run.summary["gates"] if not g["passed"]]
@@ -111,77 +119,6 @@ def register(app: typer.Typer, err, or_exit) -> None:
         err.print(f"wrote {len(rows)} candidates to {out}; write each reference answer, then delete its review block")
 
 
-def _run(settings: Settings, golden, spec, adapter, url, api_key, out, limit, rules, err):
-    from eval import golden as golden_sets
-    from eval.answerers import RemoteAnswerer
-    from eval.eval_job import EvalJob
-    from eval.gates import parse_rule
-    from eval.judge import build_judge
-    from eval.metrics import Scorer
-    from eval.variants import parse_variants
-
-    for rule in rules:
-        parse_rule(rule)  # a typo in a gate fails before an hour of generation, not after
-    rows = []
-    for path in golden:
-        loaded = golden_sets.load(path)
-        rows += loaded[:limit] if limit else loaded
-    if url:
-        if not api_key:
-            raise ValueError("--url needs an API key (--api-key or RAGTUNE_API_KEY)")
-        answerer = RemoteAnswerer(url, api_key, settings.eval.concurrency, settings.eval.request_timeout_s,
-                                  settings.eval.max_new_tokens)
-        default = adapter or "assistant"
-        embedder = assembly.embedder(settings)
-    else:
-        answerer = _in_process(settings)
-        default = adapter or answerer.service.default_adapter
-        embedder = answerer.service.retriever.store.embedder  # scoring shares the retriever's model: loaded once
-    variants = parse_variants(spec or ("base,rag,lora,rag+lora" if default else "base,rag"), default)
-    judge = build_judge(settings.eval, embedder.embed, settings.generator.model)
-    job = EvalJob(answerer, Scorer(embedder.embed, judge), variants, rows, judge.name if judge else None, settings.eval.seed)
-    out_dir = out or settings.evals_dir / time.strftime("%Y%m%d-%H%M%S")
-    config = {"golden": [str(p) for p in golden], "variants": [v.to_dict() for v in variants], "url": url,
-              "limit": limit, "gates": list(rules), "ragtune_version": _version(), "settings": settings.model_dump(mode="json")}
-    columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as progress:
-        def bar(name: str, total: int):
-            task = progress.add_task(name, total=total)
-            if not err.is_terminal:
-                err.print(f"answering: {name} ({total} questions)")
-            return lambda n: progress.advance(task, n)
-
-        run = job.run(out_dir, config, bar, rules)
-    if not url:
-        _record_in_registry(settings, run, variants)
-    return run
-
-
-def _in_process(settings: Settings):
-    from eval.answerers import InProcessAnswerer
-
-    retriever = assembly.retriever(settings)
-    generator = assembly.generator(settings)
-    service = assembly.chat_service(settings, retriever, generator)
-    return InProcessAnswerer(service, retriever.store.docstore, settings.eval.batch_size, settings.eval.max_new_tokens)
-
-
-def _record_in_registry(settings: Settings, run, variants) -> None:
-    """Each adapter's scores go into its version's metadata, where `adapters promote --require-scorecard` reads them."""
-    registry = assembly.adapter_registry(settings)
-    for variant in variants:
-        if variant.adapter == "base":
-            continue
-        version = registry.get(variant.adapter) if "@" in variant.adapter else registry.promoted(variant.adapter)
-        if version is None:
-            continue
-        previous = version.metadata.get("eval") or {}
-        registry.update_metadata(version.ref, eval={**previous, f"scorecard:{run.out_dir.name}:{variant.name}": {
-            "run_dir": str(run.out_dir), "golden": run.summary["run"]["golden"], "retrieval": variant.retrieval,
-            "metrics": run.summary["variants"][variant.name], "gates_passed": run.gates_passed,
-            "at": run.summary["run"]["started"]}})
-
-
 def _regressions(baseline: Path, run_dir: Path, err, or_exit) -> list:
     from eval.compare import compare
 
@@ -206,12 +143,3 @@ def _print_summary(summary: dict, err) -> None:
             cells.append("—" if value is None else f"{value:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
         table.add_row(info["label"] + ("" if info["higher_is_better"] else " ↓"), *cells)
     err.print(table)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ragtune")
-    except PackageNotFoundError:
-        return os.environ.get("RAGTUNE_VERSION", "unknown")

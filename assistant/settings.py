@@ -331,6 +331,27 @@ class EvalSettings(_Section):
     seed: int = Field(0, description="Seed of the bootstrap resampling.")
 
 
+class PipelineSettings(_Section):
+    documents: Path = Field(Path("samples/kestrel/docs"), description="Documents `ragtune up` ingests (a directory, "
+                            "searched recursively; files that disappear from it are removed from the collection).")
+    collection: str = Field("kestrel", description="Collection the main job ingests into, generates from and serves.")
+    golden: list[Path] = Field(
+        default_factory=lambda: [Path("samples/kestrel/golden/answerable.jsonl"), Path("samples/kestrel/golden/unanswerable.jsonl")],
+        description="Golden sets the main job's scorecard uses; their questions are kept out of the training data.",
+    )
+    synth_max_chunks: int = Field(48, ge=0, description="Chunks sampled for synthetic QA (0 = every chunk of the "
+                                  "collection; each chunk costs the teacher a few seconds on CPU).")
+    recipe: str = Field("lora-cpu", description="Fine-tuning recipe: `lora-cpu`, `lora-gpu` or a recipe YAML path.")
+    adapter_name: str = Field("assistant", description="Registry name of the adapter the main job trains.")
+    eval_limit: int = Field(20, ge=0, description="First N questions of each golden file in the main job's scorecard "
+                            "(0 = all; about 10 s per question and variant on 2 CPU cores).")
+    promote_metric: str = Field("semantic_similarity", description="Scorecard metric LoRA+RAG must not lose on "
+                                "against base+RAG for the adapter to be promoted.")
+    promote_min_gain: float = Field(0.0, description="Least gain on promote_metric that promotes the adapter.")
+    promote_max_false_refusal_increase: float = Field(
+        0.10, ge=0, le=1, description="Largest rise in the false-refusal rate (answerable questions refused) that still promotes.")
+
+
 class Settings(_Section):
     """Everything ragtune reads. Dump it with `ragtune config`."""
 
@@ -352,6 +373,8 @@ class Settings(_Section):
     synth: SynthSettings = Field(default_factory=SynthSettings, description="Synthetic QA generation for fine-tuning.")
     guardrails: GuardrailsSettings = Field(default_factory=GuardrailsSettings, description="Input, retrieval and output rails: attacks, PII, topics, grounding, leakage.")
     eval: EvalSettings = Field(default_factory=EvalSettings, description="Scorecards: batching, the optional LLM judge, bootstrap seed.")
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="The main job, `ragtune up`: "
+                                       "which documents and golden sets, how much to generate, train and evaluate.")
 
     @property
     def index_dir(self) -> Path:

@@ -1,0 +1,231 @@
+"""The main job (`ragtune up`): documents → index → synthetic QA → LoRA adapter → scorecard → promotion.
+
+Each stage names its inputs by a content hash (the files it reads and the settings that shape its output) and
+records it with its outputs in HOME/pipeline/state.json once it has finished. A later run whose inputs hash the
+same, and whose outputs still exist, skips the stage; so a second run with nothing changed goes straight to
+serving, and an edited document re-runs everything downstream of the index, nothing upstream. A stage that fails
+leaves the state of the stages before it, so the next run resumes there.
+
+Serving is the CLI's part (it owns the console, the API key it prints and the HTTP server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from assistant import assembly
+from assistant.settings import Settings
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class StageReport:
+    name: str
+    status: str  # "ran", "skipped" (inputs unchanged) or "kept" (ran, decided not to act)
+    seconds: float
+    detail: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class PipelineError(RuntimeError):
+    """A stage could not produce its output; the message says which and why."""
+
+
+def file_digest(paths: list[Path]) -> str:
+    """SHA-256 over each file's name and bytes, in sorted order (a renamed file is a changed input)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def key_of(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class PipelineState:
+    """HOME/pipeline/state.json: per stage, the inputs key and the outputs of its last successful run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.stages: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def done(self, stage: str, key: str) -> dict[str, Any] | None:
+        entry = self.stages.get(stage)
+        return entry["outputs"] if entry and entry.get("key") == key else None
+
+    def record(self, stage: str, key: str, outputs: dict[str, Any]) -> None:
+        self.stages[stage] = {"key": key, "outputs": outputs, "finished_at": time.time()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.stages, indent=2, default=str))
+        os.replace(tmp, self.path)  # a crash mid-write leaves the previous state, never half of one
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, progress: Progress | None = None):
+        self.settings = settings
+        self.config = settings.pipeline
+        self.progress = progress or (lambda stage, done, total: None)
+        self.state = PipelineState(settings.home / "pipeline" / "state.json")
+        self.reports: list[StageReport] = []
+
+    # --- the recipe ---------------------------------------------------------------------------------
+    def run(self) -> list[StageReport]:
+        self._check_inputs()
+        ingest = self._stage("ingest", self._ingest_key(), self._ingest)
+        synth = self._stage("synth", key_of(ingest["key"], self._synth_settings(), self._golden_digest()), self._synth)
+        tune = self._stage("finetune", key_of(synth["dataset_sha256"], self._recipe().model_dump(),
+                                              self.settings.generator.model), lambda: self._finetune(synth))
+        scored = self._stage("eval", key_of(tune["ref"], tune["key"], self._golden_digest(), self._eval_settings()),
+                             lambda: self._evaluate(tune["ref"]))
+        self._promote(tune["ref"], scored)
+        return self.reports
+
+    # --- stages -------------------------------------------------------------------------------------
+    def _stage(self, name: str, key: str, run: Callable[[], tuple[dict[str, Any], str]]) -> dict[str, Any]:
+        started = time.monotonic()
+        outputs = self.state.done(name, key)
+        if outputs is not None and self._outputs_exist(outputs):
+            self.reports.append(StageReport(name, "skipped", time.monotonic() - started, "inputs unchanged", outputs))
+            return {**outputs, "key": key}
+        outputs, detail = run()
+        self.state.record(name, key, outputs)
+        self.reports.append(StageReport(name, "ran", time.monotonic() - started, detail, outputs))
+        return {**outputs, "key": key}
+
+    def _ingest(self) -> tuple[dict[str, Any], str]:
+        job = assembly.ingest_job(self.settings)
+        report = job.run([self.config.documents], self.config.collection, prune=True)
+        counts = report.counts()
+        if report.exit_code() == 4 or not report.chunks:
+            raise PipelineError(f"ingest: nothing could be indexed from {self.config.documents} (report: {report.run_dir})")
+        failed = [f"{r.path}: {r.reason}" for r in report.files if r.status == "failed"]
+        detail = f"{sum(counts[k] for k in ('added', 'updated', 'unchanged'))} documents, {report.chunks} chunks"
+        return {"chunks": report.chunks, "failed": failed, "report": report.run_dir}, detail + (
+            f"; {len(failed)} failed (see report)" if failed else "")
+
+    def _synth(self) -> tuple[dict[str, Any], str]:
+        from finetune.synth_job import SynthJob, dataset_hash
+
+        settings = self.settings.model_copy(update={"synth": self._synth_settings()})
+        out_dir = settings.datasets_dir / f"{self.config.collection}-up-{time.strftime('%Y%m%d-%H%M%S')}"
+        job = SynthJob(settings, assembly.retriever(settings), assembly.teacher(settings), assembly.pii_redactor(settings))
+        result = job.run(self.config.collection, out_dir, lambda done, total: self.progress("synth", done, total))
+        if not result.train_examples:
+            raise PipelineError(f"synth: no training example survived the filters (see {out_dir}/card.md)")
+        detail = f"{result.kept_pairs} pairs → {result.train_examples} train / {result.val_examples} val examples"
+        return {"dataset": str(out_dir), "dataset_sha256": dataset_hash(out_dir)}, detail
+
+    def _finetune(self, synth: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        from finetune.finetune_job import run_finetune
+
+        version, result, _ = run_finetune(self.settings, Path(synth["dataset"]), self._recipe(), self.config.adapter_name,
+                                          progress=lambda step, total, loss: self.progress("finetune", step, total))
+        val = f"{result.val_losses[-1]:.3f}" if result.val_losses else "-"
+        return {"ref": version.ref}, f"{version.ref}: {result.steps} steps, val loss {val}, {result.tokens_per_s:.0f} tokens/s"
+
+    def _evaluate(self, ref: str) -> tuple[dict[str, Any], str]:
+        from eval.runner import run_eval
+
+        out = self.settings.evals_dir / f"up-{time.strftime('%Y%m%d-%H%M%S')}"
+        def bar(variant: str, total: int) -> Callable[[int], None]:
+            done = [0]
+            self.progress(f"eval {variant}", 0, total)
+
+            def advance(answers: int) -> None:
+                done[0] += answers
+                self.progress(f"eval {variant}", done[0], total)
+            return advance
+
+        run = run_eval(self.settings, self.config.golden, "rag,rag+lora", ref, None, None, out, self.config.eval_limit,
+                       [], bar)
+        metric = self.config.promote_metric
+        values = run.summary["variants"]
+        detail = f"{metric}: base+RAG {values['rag'].get(metric, 0):.3f}, LoRA+RAG {values['rag+lora'].get(metric, 0):.3f}"
+        return {"run_dir": str(run.out_dir), "scorecard": str(run.out_dir / "scorecard.html")}, detail
+
+    def _promote(self, ref: str, scored: dict[str, Any]) -> None:
+        """Promote the adapter when LoRA+RAG beats base+RAG on the chosen metric without refusing much more."""
+        started = time.monotonic()
+        registry = assembly.adapter_registry(self.settings)
+        summary = json.loads((Path(scored["run_dir"]) / "summary.json").read_text())
+        wins, why = promotion_decision(summary, self.config.promote_metric, self.config.promote_min_gain,
+                                       self.config.promote_max_false_refusal_increase)
+        promoted = registry.promoted(self.config.adapter_name)
+        if wins and promoted is not None and promoted.ref == ref:
+            status, detail = "skipped", f"{ref} already promoted ({why})"
+        elif wins:
+            registry.promote(ref)
+            status, detail = "ran", f"promoted {ref}: {why}"
+        else:
+            keep = promoted.ref if promoted else "the base model"
+            status, detail = "kept", f"not promoted, serving {keep}: {why}"
+        self.reports.append(StageReport("promote", status, time.monotonic() - started, detail, {"promoted": wins}))
+
+    # --- inputs -------------------------------------------------------------------------------------
+    def _check_inputs(self) -> None:
+        if not Path(self.config.documents).is_dir():
+            raise PipelineError(f"no document directory at {self.config.documents} (set pipeline.documents or --docs)")
+        missing = [str(p) for p in self.config.golden if not Path(p).is_file()]
+        if missing:
+            raise PipelineError(f"golden set not found: {', '.join(missing)} (set pipeline.golden or --golden)")
+
+    def _ingest_key(self) -> str:
+        files = [p for p in Path(self.config.documents).rglob("*") if p.is_file()]
+        s = self.settings
+        return key_of(file_digest(files), self.config.collection, s.embedder.model_dump(), s.chunking.model_dump(),
+                      s.ingest.model_dump(), s.index.model_dump())
+
+    def _golden_digest(self) -> str:
+        return file_digest([Path(p) for p in self.config.golden])
+
+    def _synth_settings(self):
+        golden = [str(p) for p in self.config.golden]
+        return self.settings.synth.model_copy(update={"max_chunks": self.config.synth_max_chunks,
+                                                      "exclude_golden": sorted({*self.settings.synth.exclude_golden, *golden})})
+
+    def _recipe(self):
+        from finetune.recipe import load_recipe
+
+        return load_recipe(self.config.recipe)
+
+    def _eval_settings(self) -> list[Any]:
+        s = self.settings
+        return [self.config.eval_limit, s.eval.model_dump(), s.chat.model_dump(), s.retrieval.model_dump(),
+                s.guardrails.model_dump(mode="json"), s.generator.model]
+
+    def _outputs_exist(self, outputs: dict[str, Any]) -> bool:
+        for key in ("dataset", "run_dir"):
+            if key in outputs and not Path(outputs[key]).exists():
+                return False
+        if "ref" in outputs:
+            try:
+                assembly.adapter_registry(self.settings).get(outputs["ref"])
+            except (KeyError, ValueError, FileNotFoundError):
+                return False
+        if "chunks" in outputs and not self.settings.index_dir.exists():
+            return False
+        return True
+
+
+def promotion_decision(summary: dict[str, Any], metric: str, min_gain: float, max_refusal_increase: float) -> tuple[bool, str]:
+    """(wins, reason) from a scorecard with `rag` and `rag+lora` variants."""
+    rag, lora = summary["variants"]["rag"], summary["variants"]["rag+lora"]
+    if rag.get(metric) is None or lora.get(metric) is None:
+        return False, f"the scorecard has no {metric}"
+    gain = lora[metric] - rag[metric]
+    refusals = (lora.get("false_refusal_rate") or 0.0) - (rag.get("false_refusal_rate") or 0.0)
+    if gain < min_gain:
+        return False, f"{metric} {lora[metric]:.3f} vs {rag[metric]:.3f} without the adapter (needs +{min_gain:g})"
+    if refusals > max_refusal_increase:
+        return False, f"false refusals up {refusals:+.2f} (at most +{max_refusal_increase:g})"
+    return True, f"{metric} {lora[metric]:.3f} vs {rag[metric]:.3f} ({gain:+.3f}), false refusals {refusals:+.2f}"
