@@ -35,6 +35,7 @@ class ChatTurn:
     conversation_id: str
     request: ChatRequest
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # in the audit log and the response
+    created: bool = False  # this turn created its conversation: shed by a full queue, it takes it away again
 
 
 class ConversationService:
@@ -66,6 +67,7 @@ class ConversationService:
         # Input rails first: only the masked message may reach the model, the logs or the database.
         screened = self.chat.screen(ChatRequest(message))
         message = screened.text if screened is not None else message
+        created = persist and not conversation_id
         if persist:
             conversation = self._conversation(principal, conversation_id, message, collections, adapter)
             collections = collections if collections is not None else _list(conversation.collections)
@@ -79,7 +81,7 @@ class ConversationService:
         searchable = self._collections(principal, collections)
         request = ChatRequest(message, history or [], searchable, adapter=adapter, max_new_tokens=max_new_tokens,
                               retrieval=retrieval, screened=screened)
-        return ChatTurn(conversation_id or "", request)
+        return ChatTurn(conversation_id or "", request, created=created)
 
     async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True, entry: str = "chat") -> AsyncIterator[Any]:
         """TokenEvents, then FinalEvent; the answer is stored even when the client leaves mid-stream.
@@ -103,6 +105,10 @@ class ConversationService:
                         message = self._store_answer(principal, turn, final)
                         event = FinalEvent(final, message.id if message else None)
                     yield event
+        except QueueFull:  # filled up since `begin` looked: the 503 leaves no new conversation behind
+            if persist and turn.created and not pieces:
+                self.db.conversations.delete(turn.conversation_id, principal.key_id, admin=principal.is_admin)
+            raise
         except Exception:
             ending = "error"
             raise

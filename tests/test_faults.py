@@ -219,7 +219,7 @@ def test_an_answer_cut_short_is_marked_and_never_primes_the_next_prompt(client, 
     assert [m["finish_reason"] for m in stored if m["role"] == "assistant"] == ["stop", "cancelled", "error", "stop"]
 
 
-def test_a_request_shed_by_the_full_queue_stores_nothing(home):
+def test_a_request_shed_by_the_full_queue_stores_nothing(home, monkeypatch):
     app = create_app(settings_for(home, server={"max_queue": 0}), background_load=False)
     with TestClient(app, timeout=30) as http:
         _, key = app.state.services.db.keys.create("faults", "chat", all_collections=True)
@@ -233,6 +233,10 @@ def test_a_request_shed_by_the_full_queue_stores_nothing(home):
                 shed = http.post("/v1/chat", json=body)
                 assert_error(shed, 503, "busy")
                 assert int(shed.headers["retry-after"]) >= 1
+            # The queue filled up between the early check and the generation slot: the 503 takes the new
+            # conversation away again (a continued one keeps the unanswered question, as after a crash).
+            monkeypatch.setattr(app.state.services.conversations, "_shed_if_full", lambda: None)
+            assert_error(http.post("/v1/chat", json={"message": QUESTION, "stream": True}), 503, "busy")
         finally:
             queue.running = 0
         assert table_count(home / "ragtune.db", "conversations") == 1
