@@ -13,7 +13,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@bash scripts/demo.sh
+	@bash scripts/demo.sh $(ARGS)
 
 test: setup
 	@bash scripts/setup_test_server.sh
