@@ -281,6 +281,8 @@ def test_locked_database_answers_503_with_retry_after_instead_of_hanging(client,
 def test_read_only_database_answers_503_not_500(client, home):
     first = client.post("/v1/chat", json={"message": QUESTION}).json()
     engine = client.app.state.services.db.engine
+    with engine.begin() as connection:  # the key's last use is stale, so the next request tries to record it
+        connection.exec_driver_sql("UPDATE api_keys SET last_used_at = NULL")
 
     def query_only(dbapi_connection, _record):
         dbapi_connection.execute("PRAGMA query_only=ON")
@@ -298,10 +300,10 @@ def test_read_only_database_answers_503_not_500(client, home):
                 assert "retry-after" not in response.headers  # retrying soon will not help
             else:
                 pytest.fail(f"expected 503 database_read_only, got {response.status_code} {response.text}")
-        # Reads: the index is another database, but authenticating a key records its use (a write), so
-        # while that write fails every authenticated route answers the same clear 503.
+        # Reads stay reads: recording a key's use is best-effort, so search (another database) still answers,
+        # also when the key's last use is older than the once-a-minute touch.
         search = client.post("/v1/search", json={"query": QUESTION})
-        assert search.status_code == 200 or search.json()["error"]["code"] == "database_read_only", search.text
+        assert search.status_code == 200, search.text
     finally:
         event.remove(engine, "connect", query_only)
         engine.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -19,13 +20,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 
+from assistant.db.database import StorageError
 from assistant.db.models import ApiKey, utcnow
 from assistant.db.records import SCOPES, ApiKeyRecord
 
 if TYPE_CHECKING:
     from assistant.db.database import Database
 
+log = logging.getLogger(__name__)
 KEY_PREFIX = "rt_"
 DISPLAY_CHARS = 11  # "rt_" + 8 characters: enough to tell keys apart in a list, useless for guessing
 MAX_KEY_CHARS = 128  # anything longer is not one of ours; refuse it before hashing
@@ -137,8 +141,12 @@ class KeyStore:
         The returned record's last_used_at is the previous use, before this one.
         """
         record = self.find(plaintext)
-        if record is not None:
-            self.touch(record.id, now)
+        now = now or utcnow()
+        if record is not None and (record.last_used_at is None or record.last_used_at < now - TOUCH_EVERY):
+            try:
+                self.touch(record.id, now)
+            except (OperationalError, StorageError) as exc:  # locked or read-only: a use time is not worth failing a read for
+                log.warning("could not record the use of key %s: %s", record.id, exc)
         return record
 
     def find(self, plaintext: str) -> ApiKeyRecord | None:
