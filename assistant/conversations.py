@@ -145,7 +145,15 @@ class ConversationService:
         if not searchable:
             return []
         hits = self.retriever.search(query, k=k, collections=searchable, documents=documents, mode=mode)  # type: ignore[arg-type]
-        return [h.to_dict() for h in hits]
+        guard = self.chat.guard
+        results = []
+        for hit in hits:
+            row = hit.to_dict()
+            del row["source"]  # the server's own file path: not the caller's business (`document` names the file)
+            if guard is not None:  # passages are output like answers: the same PII and secret masks apply
+                row["text"] = guard.mask_output_text(row["text"])
+            results.append(row)
+        return results
 
     # --- history and feedback --------------------------------------------------------------
     def conversations(self, principal: Principal, limit: int, offset: int) -> list[dict[str, Any]]:

@@ -136,3 +136,16 @@ def test_canary_values_planted_in_documents_never_come_out(client):
     leaked = [(value, n) for n, text in enumerate(outputs) for value in CANARIES if value in text]
     assert leaked == []
     assert sum("[EMAIL]" in text or "[PHONE]" in text or "[CARD]" in text for text in outputs) >= 10  # answers did quote them
+
+
+def test_search_results_are_masked_like_answers_and_hide_server_paths(client, home):
+    """/v1/search returns passages, not answers, but they leave the server just the same."""
+    texts = []
+    for query in ("payroll email phone card", "security lead IBAN SSN", "travel desk phone"):
+        response = client.post("/v1/search", json={"query": query, "k": 10})
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert results and all("source" not in r and str(home.parent) not in json.dumps(r) for r in results)
+        texts += [r["text"] for r in results]
+    assert not [value for value in CANARIES if any(value in text for text in texts)]
+    assert any("[EMAIL]" in text for text in texts)
