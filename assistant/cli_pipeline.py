@@ -52,12 +52,17 @@ def register(app: typer.Typer, err, or_exit) -> None:
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
             tasks: dict[str, int] = {}
 
+            logged: dict[str, int] = {}
+
             def show(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
                     tasks[stage] = progress.add_task(stage, total=total or None)
-                    if not err.is_terminal:
-                        err.print(f"{stage}: started")
                 progress.update(tasks[stage], completed=done, total=total or None)
+                if not err.is_terminal:  # a log gets a line per tenth of a stage instead of a bar
+                    tenth = 10 * done // total if total else 0
+                    if logged.get(stage, -1) < tenth:
+                        logged[stage] = tenth
+                        err.print(f"{stage}: {done}/{total or '?'}")
 
             try:
                 reports = or_exit(lambda: Pipeline(settings, show).run())
