@@ -21,8 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ENV_PREFIX = "RAGTUNE_"
-# Environment variables that choose *which* layers load rather than being a field.
-_LAYER_ENV = {"RAGTUNE_PROFILE", "RAGTUNE_CONFIG"}
+# Environment variables that choose *which* layers load, or hold secrets that settings only name (API keys:
+# `ragtune eval --api-key`, and the defaults of generator.openai_api_key_env and eval.judge_api_key_env),
+# rather than being a field.
+_LAYER_ENV = {"RAGTUNE_PROFILE", "RAGTUNE_CONFIG", "RAGTUNE_API_KEY", "RAGTUNE_OPENAI_API_KEY",
+              "RAGTUNE_JUDGE_API_KEY"}
 
 
 class SettingsError(ValueError):
@@ -199,6 +202,8 @@ class SynthSettings(_Section):
         "teachers); otherwise every answer is the quoted chunk sentence.",
     )
     facts_per_chunk: int = Field(2, ge=1, le=10, description="Sentences of each chunk a question is asked about.")
+    teacher_batch_size: int = Field(8, ge=1, le=64, description="Teacher prompts generated together (padded batches on "
+                                    "a local model, concurrent requests on a server); 1 = one at a time.")
     max_chunks: int = Field(0, ge=0, description="Chunks sampled for generation; 0 = all of the collection.")
     fact_min_words: int = Field(6, ge=1, description="Shortest sentence worth a question, in words.")
     fact_max_words: int = Field(60, ge=2, description="Longest sentence used as an answer, in words.")

@@ -55,6 +55,7 @@ class SynthJob:
         self.retriever = retriever
         self.store = retriever.store
         self.teacher = teacher
+        self.batch_size = settings.synth.teacher_batch_size
         self.redact = redact or (lambda text: text)
 
     def run(
@@ -79,12 +80,20 @@ class SynthJob:
         jobs = [(c, fact) for c in chunks for fact in F.fact_sentences(
             c.text, cfg.fact_min_words, cfg.fact_max_words, cfg.facts_per_chunk)]
         cache = _teacher_cache(reuse / "candidates.jsonl") if reuse else {}
-        candidates: list[dict[str, Any]] = []
-        for done, (chunk, fact) in enumerate(jobs, start=1):
-            out = cache.get((chunk.id, self.redact(fact))) or self.teacher.ask(chunk.text, fact)
-            candidates.append({"chunk": chunk, "fact": fact, "question": out.question, "short_answer": out.short_answer})
+        outputs = {i: cache[(c.id, self.redact(fact))] for i, (c, fact) in enumerate(jobs) if (c.id, self.redact(fact)) in cache}
+        asked = [i for i in range(len(jobs)) if i not in outputs]
+        done = [len(outputs)]
+
+        def advance(n: int) -> None:
+            done[0] += n
             if progress:
-                progress(done, len(jobs))
+                progress(done[0], len(jobs))
+
+        answers = self.teacher.ask_many([(jobs[i][0].text, jobs[i][1]) for i in asked], self.batch_size, advance) if asked else []
+        outputs.update(zip(asked, answers))
+        candidates: list[dict[str, Any]] = [
+            {"chunk": chunk, "fact": fact, "question": outputs[i].question, "short_answer": outputs[i].short_answer}
+            for i, (chunk, fact) in enumerate(jobs)]
 
         # --- filter --------------------------------------------------------------------------
         embed = self.store.embedder.embed

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from assistant.runtime.base import GenerationRequest, Generator
+from assistant.runtime.batching import generate_many
 
 # Invented snippets on topics absent from the demo and evaluation corpora showing the pattern: passage, the
 # sentence to ask about, a question a colleague would type, a short answer.
@@ -75,11 +77,19 @@ class Teacher:
         self.seed = seed
 
     def ask(self, passage: str, fact: str) -> TeacherOutput:
-        request = GenerationRequest(
+        return parse_output("".join(self.generator.stream(self._request(passage, fact), threading.Event())))
+
+    def ask_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8,
+                 on_done: Callable[[int], None] | None = None) -> list[TeacherOutput]:
+        """`ask` for many (passage, fact) pairs, in padded batches where the backend batches (same outputs)."""
+        requests = [self._request(passage, fact) for passage, fact in pairs]
+        return [parse_output(text) for text, _ in generate_many(self.generator, requests, batch_size, on_done)]
+
+    def _request(self, passage: str, fact: str) -> GenerationRequest:
+        return GenerationRequest(
             prompt=teacher_prompt(passage, fact),
             max_new_tokens=96 if self.want_answers else 40,
             stop=["\n\n", "\nPassage:", "\nFact:"] if self.want_answers else ["\n"],
             temperature=0.0,  # greedy: the same chunks give the same dataset
             seed=self.seed,
         )
-        return parse_output("".join(self.generator.stream(request, threading.Event())))

@@ -41,6 +41,13 @@ def test_env_selects_profile_and_file(tmp_path):
     assert s.profile == "test" and s.default_collection == "hr"
 
 
+def test_api_key_variables_are_secrets_not_settings():
+    """The keys that `ragtune eval --api-key`, the openai generator and the judge read from the environment."""
+    environ = {"RAGTUNE_API_KEY": "rt_x", "RAGTUNE_OPENAI_API_KEY": "sk-x", "RAGTUNE_JUDGE_API_KEY": "sk-y"}
+    settings = load_settings(environ=environ)
+    assert settings.generator.openai_api_key_env == "RAGTUNE_OPENAI_API_KEY" and "sk-" not in settings.to_yaml()
+
+
 def test_typos_and_bad_values_are_clear_errors(tmp_path):
     with pytest.raises(SettingsError, match="retreival"):
         load_settings(overrides={"retreival": {"k": 3}}, environ={})

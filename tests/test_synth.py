@@ -184,6 +184,8 @@ def test_synth_job_writes_a_split_redacted_dataset_with_a_card(settings, tmp_pat
         def ask(self, passage, fact):
             raise AssertionError("the teacher must not be asked again")
 
+        ask_many = ask
+
     again = SynthJob(settings, assembly.retriever(settings), Mute(), assembly.pii_redactor(settings))
     again.run("default", tmp_path / "ds2", reuse=out)
     questions = lambda d: [(r["chunk_id"], r["question"]) for r in map(json.loads, (d / "candidates.jsonl").open())]
