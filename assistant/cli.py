@@ -269,7 +269,8 @@ def serve(
 def chat(
     ctx: typer.Context,
     collection: Optional[list[str]] = typer.Option(None, "--collection", "-c", help="Search only this collection (repeatable)."),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help="LoRA adapter to answer with (default: the base model)."),
+    adapter: Optional[str] = typer.Option(None, "--adapter", help="LoRA adapter to answer with, or `base` (default: the "
+                                          "promoted adapter, else the base model)."),
 ) -> None:
     """Chat with the assistant in this terminal: streamed answers with their citations (no server needed)."""
     from assistant import terminal_chat
