@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
+
 from litestar import Request
 
 from assistant.api.metrics import Metrics
@@ -60,7 +62,9 @@ def services(request: Request) -> Services:
 async def principal(request: Request) -> Principal:
     """The calling key (401 without a valid one), charged against its rate limit (429 beyond it)."""
     svc: Services = request.app.state.services
-    who = authenticate(svc.db.keys, dict(request.headers))
+    # A database read (and at most one write a minute): on a worker thread, so a locked database delays this
+    # request, not the event loop that /healthz and every stream share.
+    who = await anyio.to_thread.run_sync(authenticate, svc.db.keys, dict(request.headers))
     decision = svc.limiter.check(who.key_id)
     if not decision.allowed:
         raise ApiError(
