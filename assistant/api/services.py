@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import anyio
-
 from litestar import Request
 
 from assistant.api.metrics import Metrics
