@@ -2,8 +2,9 @@
 
 They turn the common bad inputs into clear messages without spending a parser run:
 wrong type, empty, too large, not UTF-8, or a zip container (DOCX) that would inflate
-into a decompression bomb. Python's zipfile never reads more than a member's declared
-size, so the declared sizes are an honest upper bound of what the parser can inflate.
+into a decompression bomb or holds parts named to escape an extraction directory. Python's
+zipfile never reads more than a member's declared size (a larger stream fails its CRC check),
+so the declared sizes are an honest upper bound of what the parser can inflate.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def _check_zip(path: Path, settings: IngestSettings) -> None:
         raise ParseError(f"corrupt DOCX: {exc}") from exc
     if len(members) > _MAX_ZIP_MEMBERS:
         raise ParseError(f"DOCX holds {len(members)} parts, over {_MAX_ZIP_MEMBERS}: refused as a likely zip bomb")
+    unsafe = next((m.filename for m in members if _unsafe_member(m.filename)), None)
+    if unsafe is not None:
+        # No part of a DOCX lives outside the package root; such a name only makes sense as an attack on
+        # whatever extracts the archive to disk (zip slip), so the whole file is refused.
+        raise ParseError(f"DOCX holds an unsafe part name {unsafe[:80]!r} (absolute or with '..'): refused")
     names = {m.filename for m in members}
     for required in ("[Content_Types].xml", "word/document.xml"):
         if required not in names:
@@ -67,6 +73,12 @@ def _check_zip(path: Path, settings: IngestSettings) -> None:
                 f"DOCX part {member.filename!r} is compressed {member.file_size / max(member.compress_size, 1):.0f}:1 "
                 "(ingest.max_compression_ratio): refused as a decompression bomb"
             )
+
+
+def _unsafe_member(name: str) -> bool:
+    """An archive member name that is absolute, climbs with '..', or uses Windows separators or drives."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or "\\" in name or ".." in parts or (len(name) > 1 and name[1] == ":")
 
 
 def _check_text(path: Path) -> None:

@@ -5,13 +5,20 @@ One long-lived worker (spawned, so the parent's torch/FAISS state is not forked)
 worker's resident memory; a file that overruns either gets the worker killed, a clear
 error for that file, and a fresh worker for the next one. A crash of the parser can
 therefore never take the ingest run (or the server) down with it.
+
+The worker's TMPDIR is a private folder the pool removes when it closes: what the parsing
+libraries write there (onnxruntime drops a `.ses` file at import, unstructured may spool) never
+outlives the run, and callers can put that folder under the home directory.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -51,9 +58,11 @@ def _worker_main(conn) -> None:
 class ParserPool:
     """A single supervised parser worker; use as a context manager."""
 
-    def __init__(self, timeout_s: float, memory_mb: int):
+    def __init__(self, timeout_s: float, memory_mb: int, temp_parent: str | Path | None = None):
         self.timeout_s = timeout_s
         self.memory_bytes = memory_mb * 1024 * 1024
+        self.temp_parent = temp_parent  # where the worker's private TMPDIR is made; None = the system's
+        self._temp: str | None = None
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -112,13 +121,21 @@ class ParserPool:
             except (OSError, BrokenPipeError):
                 pass
         self._discard_worker()
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
 
     def _ensure_worker(self) -> None:
         if self._proc is not None and self._proc.is_alive():
             return
         parent, child = self._ctx.Pipe()
-        saved = {k: os.environ.get(k) for k in OFFLINE_ENV}
-        os.environ.update(OFFLINE_ENV)  # inherited by the spawned worker before its imports
+        if self._temp is None:
+            if self.temp_parent is not None:
+                Path(self.temp_parent).mkdir(parents=True, exist_ok=True)
+            self._temp = tempfile.mkdtemp(prefix="ragtune-parser-", dir=self.temp_parent)
+        env = {**OFFLINE_ENV, "TMPDIR": self._temp}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # inherited by the spawned worker before its imports
         try:
             self._proc = self._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="ragtune-parser")
             self._proc.start()
