@@ -6,7 +6,8 @@ and section numbers in HR prose stay; digit groups without a "+" or a North Amer
 phone cue. Names come from two sources, merged: rules (honorifics, cues such as "Name:" or "my name is", a list of
 common first names) and a learned token classifier (guardrails/pii_names.py: logistic regression over word shape,
 affixes, context words and gazetteers, trained by guardrails/train_pii.py), which finds bare surnames and names
-no list holds. presidio and spaCy NER models are not used: they would have to be downloaded at run time.
+no list holds; with the real embedder, a head over MiniLM's per-token vectors (guardrails/pii_context.py) gives the
+verdict for texts that tagger flags. presidio and spaCy NER models are not used: they would have to be downloaded at run time.
 """
 
 import bisect
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from guardrails.pii_names import DEFAULT_MODEL as DEFAULT_NAME_MODEL
+from guardrails.pii_context import GatedNameTagger, gated_tagger
 from guardrails.pii_names import load_cached
 
 # Also the precedence when spans of two kinds overlap: checksummed kinds first, cue-based last.
@@ -90,11 +92,16 @@ class Redaction:
 class PiiRedactor:
     """Finds spans of the chosen kinds (all of KINDS by default) and masks them as "[KIND]"."""
 
-    def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL) -> None:
+    def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL,
+                 encoder=None) -> None:
         """`name_model`: the person-name tagger's weights (guardrails/train_pii.py), loaded once per process;
-        None, or a missing file, leaves names to the rules."""
+        None, or a missing file, leaves names to the rules. `encoder`: MiniLM word-piece vectors
+        (guardrails.pii_context.PieceEncoder.from_embedder); given, names come from the contextual tagger behind
+        the hashed one as a gate (guardrails/pii_context.py); None (the fake embedder) keeps the hashed tagger."""
         self._names = load_cached(name_model) if name_model is not None and "person" in (
             KINDS if kinds is None else kinds) else None
+        if self._names is not None and encoder is not None:
+            self._names = gated_tagger(self._names, encoder)
         chosen = KINDS if kinds is None else (kinds,) if isinstance(kinds, str) else tuple(kinds)
         if unknown := sorted(set(chosen) - set(KINDS)):
             raise ValueError(f"unknown PII kinds {unknown}; known: {', '.join(KINDS)}")
@@ -136,6 +143,11 @@ class PiiRedactor:
     @property
     def uses_name_model(self) -> bool:
         return self._names is not None
+
+    @property
+    def uses_context(self) -> bool:
+        """Whether names come from the contextual tagger (MiniLM vectors), whose verdicts read the whole text."""
+        return isinstance(self._names, GatedNameTagger)
 
     def find(self, text: str) -> list[PiiSpan]:
         """Non-overlapping spans sorted by start; on overlap the earlier kind in KINDS wins, then the earlier start."""

