@@ -22,6 +22,7 @@ from typing import Sequence
 from guardrails.grounding import GroundingChecker
 from guardrails.injection import DEFAULT_MODEL, InjectionClassifier, InjectionDetector, features
 from guardrails.leakage import LeakageRail
+from guardrails.pii_context import PieceEncoder
 from guardrails.pii_rail import PiiMasker, StreamMasker
 from guardrails.topics import TopicRail
 from guardrails.verdict import ChunkVerdict, InputVerdict, OutputVerdict, RailResult
@@ -47,7 +48,8 @@ class Guard:
                         classifier.embedder_id, getattr(embedder, "id", None))
         self.input_threshold = config.injection_threshold or self.injection.threshold
         self.chunk_threshold = config.chunk_injection_threshold or self.injection.chunk_threshold
-        self.masker = PiiMasker(config.pii_kinds)
+        # Names: the contextual tagger over the embedder's MiniLM (the hashed tagger alone with the fake one).
+        self.masker = PiiMasker(config.pii_kinds, encoder=PieceEncoder.from_embedder(embedder))
         self.topics = TopicRail(embedder, config.topics, config.topic_threshold)
         self.grounding = GroundingChecker(config.grounding_threshold, config.grounding_sentence_min_overlap,
                                           refusals=[refusal or REFUSAL])
