@@ -10,7 +10,6 @@ import logging
 import threading
 
 from litestar import Litestar, Router
-from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -27,6 +26,7 @@ from assistant.audit import AuditLog
 from assistant.conversations import ConversationService
 from assistant.inference_queue import InferenceQueue
 from assistant.jobs import JobRunner
+from assistant.origins import OriginPolicy
 from assistant.rate_limit import RateLimiter
 from assistant.settings import Settings
 from ingestion.retriever import Retriever
@@ -98,6 +98,11 @@ def upload_router(settings: Settings) -> Router:
     return Router(path="/", route_handlers=handlers, request_max_body_size=limit)
 
 
+def origin_policy(settings: Settings, svc: Services) -> OriginPolicy:
+    """CORS: `server.cors_origins` for every key, plus each key's own allowed_origins (see assistant.origins)."""
+    return OriginPolicy(settings.server.cors_origins, svc.db.keys, settings.server.cors_max_age_s)
+
+
 def create_app(settings: Settings, *, services: Services | None = None, background_load: bool = True) -> Litestar:
     """The server for `settings`; `services` replaces the assembled ones (tests inject their own)."""
     svc = services or build_services(settings)
@@ -124,9 +129,9 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         on_startup=[startup],
         on_shutdown=[shutdown],
-        middleware=[svc.metrics.middleware],
+        # Outermost first: metrics also count the requests the origin policy refuses.
+        middleware=[svc.metrics.middleware, origin_policy(settings, svc).middleware],
         request_max_body_size=settings.server.request_max_bytes,
-        cors_config=CORSConfig(allow_origins=settings.server.cors_origins) if settings.server.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="ragtune", version="0.1.0", path="/schema",
             description="Grounded, cited answers from your documents. Every route but /healthz and /readyz needs an "

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import anyio
 from litestar import Response, get
 
+from assistant.api.schemas import KEYED, error_responses
 from assistant.api.services import Services
 from assistant.auth import Principal
 from assistant.db import SCOPES
@@ -24,7 +25,8 @@ def library(svc: Services) -> Library:
 
 @get("/v1/me", operation_id="whoAmI", summary="The calling key: name, scopes and the collections it may read",
      description="Any valid key. `scopes` are the effective ones (an admin key holds all three); `all_collections` "
-     "means every collection, present and future.")
+     "means every collection, present and future.",
+     responses=error_responses(*KEYED))
 async def me(principal: Principal) -> dict[str, Any]:
     return {"key_id": principal.key_id, "name": principal.name,
             "scopes": [s for s in SCOPES if principal.has(s)], "collections": list(principal.collections),
@@ -32,7 +34,8 @@ async def me(principal: Principal) -> dict[str, Any]:
 
 
 @get("/v1/collections", operation_id="listCollections", summary="Collections the key may read, with document counts",
-     description="Needs the `chat` scope. A collection the key lists that holds no document yet is included with 0.")
+     description="Needs the `chat` scope. A collection the key lists that holds no document yet is included with 0.",
+     responses=error_responses(*KEYED, 503))
 async def collections(principal: Principal, svc: Services) -> dict[str, Any]:
     return {"collections": library(svc).collections(principal)}
 
@@ -41,7 +44,8 @@ async def collections(principal: Principal, svc: Services) -> dict[str, Any]:
      summary="The original file of a document (what citations point to)",
      description="Needs the `chat` scope and read access to the document's collection. Sent with its content type "
      "and `Content-Disposition: inline`; 404 `file_unavailable` when the original is no longer stored unchanged "
-     "(uploads are kept by the server; files ingested from a path are served while they are unchanged there).")
+     "(uploads are kept by the server; files ingested from a path are served while they are unchanged there).",
+     responses=error_responses(*KEYED, 404, 503))
 async def document_file(document_id: int, principal: Principal, svc: Services) -> Response:
     found = await anyio.to_thread.run_sync(lambda: library(svc).original(principal, document_id))  # reads + hashes
     headers = {**_FILE_HEADERS, "Content-Disposition": _inline(found.name)}
@@ -51,7 +55,8 @@ async def document_file(document_id: int, principal: Principal, svc: Services) -
 
 
 @get("/v1/jobs", operation_id="listJobs", summary="The key's ingestion jobs, newest first (admins: everyone's)",
-     description="Needs the `ingest` scope. The 50 newest, each shaped like GET /v1/jobs/{id}.")
+     description="Needs the `ingest` scope. The 50 newest, each shaped like GET /v1/jobs/{id}.",
+     responses=error_responses(*KEYED))
 async def list_jobs(principal: Principal, svc: Services) -> dict[str, Any]:
     return {"jobs": [job.to_dict() for job in svc.jobs.list(principal, limit=50)]}
 

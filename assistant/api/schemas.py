@@ -120,6 +120,7 @@ _ERROR_DESCRIPTIONS = {
     403: "The key lacks the scope, or may not read the collection.",
     404: "No such object, or one that belongs to another key (the two look the same).",
     413: "The request body is over the server's limit.",
+    409: "The request conflicts with the current state (a corrupt adapter version, no earlier version to roll back to).",
     415: "An uploaded file type that is not ingested.",
     429: "Over the key's rate limit; Retry-After says when to try again.",
     502: "The model failed while answering.",

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import post
 
-from assistant.api.schemas import TicketBody
+from assistant.api.schemas import KEYED, TicketBody, error_responses
 from assistant.api.services import Services
 from assistant.auth import Principal
 
@@ -20,6 +20,7 @@ from assistant.auth import Principal
     "(attacks blocked, PII masked, ungrounded drafts replaced) and nothing is stored as a conversation. A long "
     "ticket is cut to half of the model's prompt budget. Returns {draft, refused, citations, guardrails, request_id}.",
     status_code=200,
+    responses=error_responses(*KEYED, 400, 404, 413, 502, 503),
 )
 async def draft(data: TicketBody, principal: Principal, svc: Services) -> dict[str, Any]:
     turn, answer = await svc.conversations.draft_reply(principal, data.ticket, data.collections, data.adapter)
