@@ -344,11 +344,11 @@ class PipelineSettings(_Section):
         default_factory=lambda: [Path("samples/kestrel/golden/answerable.jsonl"), Path("samples/kestrel/golden/unanswerable.jsonl")],
         description="Golden sets the main job's scorecard uses; their questions are kept out of the training data.",
     )
-    synth_max_chunks: int = Field(48, ge=0, description="Chunks sampled for synthetic QA (0 = every chunk of the "
+    synth_max_chunks: int = Field(40, ge=0, description="Chunks sampled for synthetic QA (0 = every chunk of the "
                                   "collection; each chunk costs the teacher a few seconds on CPU).")
     recipe: str = Field("lora-cpu", description="Fine-tuning recipe: `lora-cpu`, `lora-gpu` or a recipe YAML path.")
     adapter_name: str = Field("assistant", description="Registry name of the adapter the main job trains.")
-    eval_limit: int = Field(20, ge=0, description="First N questions of each golden file in the main job's scorecard "
+    eval_limit: int = Field(12, ge=0, description="First N questions of each golden file in the main job's scorecard "
                             "(0 = all; about 10 s per question and variant on 2 CPU cores).")
     promote_metric: str = Field("semantic_similarity", description="Scorecard metric LoRA+RAG must not lose on "
                                 "against base+RAG for the adapter to be promoted.")
