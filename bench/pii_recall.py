@@ -8,7 +8,8 @@ A gold span is found when a predicted span of its kind overlaps it; "exact" need
 "hidden" counts a gold span covered by a redaction of any kind (what matters for privacy). Every entity
 in a sentence is labelled, so a prediction that overlaps no gold span of its kind is a false positive:
 "on other label" when it hits an entity of another type (a phone pattern on a ZIP code), "unlabelled"
-when it hits plain text. The benign sets (banking77 support queries, NotInject prompts) hold no PII, so
+when it hits plain text. Three detectors: rules only, rules + the hashed name tagger (what the fake embedder
+gets), rules + the contextual MiniLM name tagger gated by the hashed one (what the real embedder gets). The benign sets (banking77 support queries, NotInject prompts) hold no PII, so
 every redaction there is a false positive; reported per 1000 characters. The Contoso HR PDFs (policy prose,
 unlabelled) are scanned the same way: they do hold contact details (the plan's hotline numbers and mailboxes),
 so their count is an upper bound on false positives in HR text; --show lists the hits to review. --show N
@@ -29,6 +30,7 @@ import _common as common
 from finetune.pii import KINDS, PiiRedactor
 from guardrails.pii_data import split, template
 from guardrails.pii_rail import PiiMasker
+from guardrails.train_pii_context import encoder_from_package
 
 SECURITY = common.SHARED_DATA / "security"
 PII_SET = SECURITY / "pii_synth_v2.dev.json"
@@ -152,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"error: {PII_SET} is missing; this benchmark needs ../shared/data/security beside the project")
     rows = json.loads(PII_SET.read_text(encoding="utf-8"))
     train_rows, held_rows = split(rows)
-    before, after = PiiRedactor(name_model=None), PiiRedactor()
+    encoder = encoder_from_package()
+    rules, before, after = PiiRedactor(name_model=None), PiiRedactor(), PiiRedactor(encoder=encoder)
+    held_rules, _ = score_labelled(rules, held_rows, 0)
     held_before, _ = score_labelled(before, held_rows, 0)
     held_after, seconds = score_labelled(after, held_rows, args.show)
     all_after, _ = score_labelled(after, rows, 0)
@@ -160,22 +164,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     labelled = []
     for kind in KINDS:
-        b, a = held_before[kind], held_after[kind]
-        labelled.append([kind, a["gold"], ratio(b["found"], b["gold"]), ratio(a["found"], a["gold"]),
-                         ratio(a["exact"], a["gold"]), ratio(a["hidden"], a["gold"]),
-                         ratio(b["correct"], b["predicted"]), ratio(a["correct"], a["predicted"]), a["on_other"],
+        r, b, a = held_rules[kind], held_before[kind], held_after[kind]
+        labelled.append([kind, a["gold"], ratio(r["found"], r["gold"]), ratio(b["found"], b["gold"]),
+                         ratio(a["found"], a["gold"]), ratio(a["exact"], a["gold"]), ratio(a["hidden"], a["gold"]),
+                         ratio(r["correct"], r["predicted"]), ratio(b["correct"], b["predicted"]),
+                         ratio(a["correct"], a["predicted"]), a["on_other"],
                          a["unlabelled"], ratio(all_after[kind]["found"], all_after[kind]["gold"])])
-    sb, sa, sall = summary(held_before), summary(held_after), summary(all_after)
-    labelled.append(["overall", sum(held_after[k]["gold"] for k in KINDS), sb["overall_recall"], sa["overall_recall"],
-                     "", "", "", "", "", "", sall["overall_recall"]])
+    sr, sb, sa, sall = summary(held_rules), summary(held_before), summary(held_after), summary(all_after)
+    labelled.append(["overall", sum(held_after[k]["gold"] for k in KINDS), sr["overall_recall"], sb["overall_recall"],
+                     sa["overall_recall"], "", "", "", "", "", "", "", sall["overall_recall"]])
     templates = len({template(r) for r in held_rows})
     common.console.print(common.table(
         f"PII detector on the HELD-OUT split of {PII_SET.name}: {len(held_rows)} of {len(rows)} sentences, "
         f"{templates} whole templates the name tagger was neither trained nor calibrated on "
-        f"(guardrails/pii_data.split); {1e6 * seconds / chars:.2f} ms per 1000 chars. before = rules only, "
-        "after = rules + name tagger; last column: all rows, training templates included (optimistic)",
-        ["kind", "gold", "recall before", "recall after", "exact", "hidden", "precision before", "precision after",
-         "FP on other label", "FP unlabelled", "recall all rows"], labelled))
+        f"(guardrails/pii_data.split); {1e6 * seconds / chars:.2f} ms per 1000 chars. rules = no name model, "
+        "hashed = rules + hashed name tagger (the fake embedder's), ctx = rules + contextual MiniLM tagger gated by "
+        "the hashed one (the real embedder's; exact/hidden/FP columns are ctx's); last column: ctx on all rows, "
+        "training templates included (optimistic)",
+        ["kind", "gold", "recall rules", "recall hashed", "recall ctx", "exact", "hidden", "precision rules",
+         "precision hashed", "precision ctx", "FP on other label", "FP unlabelled", "recall all rows"], labelled))
 
     benign_rows, benign_payload = [], {}
     for name, texts in {**load_benign(), **load_hr_prose()}.items():
@@ -197,11 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if benign_rows:
         common.console.print(common.table("Redactions on benign text (banking77, NotInject, Contoso questions: no "
                                           "PII, so all false; contoso-hr pages: policy prose with real contact details)",
-                                          ["set", "texts", "chars", "before", "after", "after per 1000 chars",
-                                           "after by kind"], benign_rows))
+                                          ["set", "texts", "chars", "hashed", "ctx", "ctx per 1000 chars",
+                                           "ctx by kind"], benign_rows))
 
     chat = [t for name, texts in load_benign().items() for t in texts] + [r["full_text"] for r in held_rows]
-    lat = {"rules only": latencies(PiiMasker(name_model=None), chat), "rules + name tagger": latencies(PiiMasker(), chat)}
+    lat = {"rules only": latencies(PiiMasker(name_model=None), chat), "rules + hashed": latencies(PiiMasker(), chat),
+           "rules + ctx (gated)": latencies(PiiMasker(encoder=encoder), chat)}
     common.console.print(common.table(
         f"PII/secret rail latency per chat message (PiiMasker.find; banking77, NotInject, Contoso questions and "
         f"held-out sentences, {len(chat)} messages, mean {lat['rules only']['mean_chars']:.0f} chars; target <= 10 ms p95)",
@@ -211,8 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = common.write_json("pii_recall", {
         "environment": common.environment(), "split": {"rows": len(rows), "held_out_rows": len(held_rows),
                                                        "held_out_templates": templates},
-        "held_out": {"before": {k: dict(held_before[k]) for k in KINDS}, "after": {k: dict(held_after[k]) for k in KINDS},
-                     "summary_before": sb, "summary_after": sa},
+        "held_out": {"rules": {k: dict(held_rules[k]) for k in KINDS}, "before": {k: dict(held_before[k]) for k in KINDS},
+                     "after": {k: dict(held_after[k]) for k in KINDS}, "summary_rules": sr,
+                     "summary_before": sb, "summary_after": sa, "before_is": "rules + hashed tagger",
+                     "after_is": "rules + contextual tagger (gated)"},
         "all_rows_after": {k: dict(all_after[k]) for k in KINDS}, "all_rows_summary": sall,
         "labelled_seconds": seconds, "labelled_chars": chars, "benign": benign_payload, "latency": lat})
     common.console.print(f"wrote {path}")
