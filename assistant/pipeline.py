@@ -225,7 +225,8 @@ def promotion_decision(summary: dict[str, Any], metric: str, min_gain: float, ma
     gain = lora[metric] - rag[metric]
     refusals = (lora.get("false_refusal_rate") or 0.0) - (rag.get("false_refusal_rate") or 0.0)
     if gain < min_gain:
-        return False, f"{metric} {lora[metric]:.3f} vs {rag[metric]:.3f} without the adapter (needs +{min_gain:g})"
+        return False, (f"{metric} {lora[metric]:.3f} with the adapter vs {rag[metric]:.3f} without "
+                       f"(a gain of at least {min_gain:g} is needed)")
     if refusals > max_refusal_increase:
         return False, f"false refusals up {refusals:+.2f} (at most +{max_refusal_increase:g})"
     return True, f"{metric} {lora[metric]:.3f} vs {rag[metric]:.3f} ({gain:+.3f}), false refusals {refusals:+.2f}"
