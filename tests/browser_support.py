@@ -57,6 +57,23 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@contextmanager
+def watched_page(browser: Any, width: int, height: int, clipboard_origin: str | None = None) -> Iterator[Any]:
+    """A page in a fresh context whose JavaScript errors, and CSP refusals logged on its console, fail the test;
+    confirmation dialogs are accepted. `clipboard_origin`: grant clipboard access there (the agent's Copy)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    if clipboard_origin:
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=clipboard_origin)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text and errors.append(msg.text))
+    page.on("dialog", lambda dialog: dialog.accept())
+    yield page
+    context.close()
+    assert not errors, f"errors on the page: {errors}"
+
+
 def publish_adapter(registry, name: str, scores: dict[str, float]) -> None:
     """A registry version the fake generator can serve (it only needs a directory) with recorded scores."""
     staging = registry.staging_dir(name)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from assistant import assembly
-from tests.browser_support import Stack, axe_violations, chromium, shot, sign_in
+from tests.browser_support import Stack, axe_violations, chromium, shot, sign_in, watched_page
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -41,14 +41,8 @@ def browser(stack):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: dialog.accept())  # the confirmations of delete and revoke
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with watched_page(browser, 1280, 900) as watched:  # dialogs: the confirmations of delete and revoke
+        yield watched
 
 
 def admin_sign_in(page, stack) -> None:

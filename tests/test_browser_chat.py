@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from tests.browser_support import Stack, axe_violations, chromium, shot, sign_in
+from tests.browser_support import Stack, axe_violations, chromium, shot, sign_in, watched_page
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -30,15 +30,8 @@ def browser(stack):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: dialog.accept())  # "Delete this conversation?"
-    page.errors = errors
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with watched_page(browser, 1280, 860) as watched:  # dialogs: "Delete this conversation?"
+        yield watched
 
 
 def answered(page):

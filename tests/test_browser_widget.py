@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.browser_support import HostPage, Stack, axe_violations, chromium, shot
+from tests.browser_support import HostPage, Stack, axe_violations, chromium, shot, watched_page
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -67,15 +67,8 @@ def browser(stack):
 
 @pytest.fixture
 def page(browser, site):
-    context = browser.new_context(viewport={"width": 1200, "height": 860})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.origin)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text and errors.append(msg.text))
-    yield page
-    context.close()
-    assert not errors, f"errors on the host page: {errors}"
+    with watched_page(browser, 1200, 860, clipboard_origin=site.origin) as watched:
+        yield watched
 
 
 def widget(page):
