@@ -232,9 +232,12 @@ class ChatService:
         self, request: ChatRequest, prepared: Prepared, raw: str, stats: GenerationStats, timing: dict[str, float]
     ) -> ChatAnswer:
         text = raw.strip()
+        finish_reason = stats.finish_reason or "stop"
+        if not text:  # the model ended at once (a collapsed adapter does): say so rather than show nothing
+            text, finish_reason = prompt.EMPTY_ANSWER, "empty"
         events = [*self._input_events(request), *prepared.rail_events]
         replaced = False
-        if self.guard is not None:
+        if self.guard is not None and finish_reason != "empty":  # our own message needs no output rails
             checked = self.guard.check_output(text, prepared.contexts or None)
             text, replaced = checked.text, checked.replaced
             events += [r for r in checked.results if r.acted]
@@ -247,7 +250,7 @@ class ChatService:
             refused=refused,
             model=self.generator.name,
             adapter=self.adapter_for(request),
-            finish_reason=stats.finish_reason or "stop",
+            finish_reason=finish_reason,
             prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), **{k: round(v, 1) for k, v in timing.items()}},

@@ -234,7 +234,7 @@ class ConversationService:
         )
 
 
-INCOMPLETE_FINISH_REASONS = frozenset({"cancelled", "error"})  # set by `stream` on a partial answer
+INCOMPLETE_FINISH_REASONS = frozenset({"cancelled", "error", "empty"})  # partial or no answer: not history
 
 
 def _incomplete(message: MessageRecord) -> bool:

@@ -19,6 +19,8 @@ INSTRUCTION = (
     "If the documents do not contain the answer, reply exactly: {refusal}"
 )
 REFUSAL = "The documents do not answer this question."
+# Shown when the model produced no text at all (finish_reason "empty"); never part of a later prompt.
+EMPTY_ANSWER = "The model returned no answer. Try again, or choose another model version."
 # Closed book: no retrieval, the model answers from its weights (what a LoRA learned from the
 # documents). Evaluations compare it with the retrieval format; chat uses it when retrieval is off.
 CLOSED_BOOK_INSTRUCTION = (

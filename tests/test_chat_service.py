@@ -108,3 +108,18 @@ def test_answer_batch_equals_answering_one_by_one_and_reuses_retrieval(home):
     assert [(a.text, a.refused, [c.chunk_id for c in a.citations]) for a in batch] == \
         [(a.text, a.refused, [c.chunk_id for c in a.citations]) for a in single]
     assert sum(done) == len(requests) and all(a.timing_ms["total"] >= 0 for a in batch)
+
+
+def test_an_empty_generation_says_so_and_is_marked(home, monkeypatch):
+    """A model that ends at once (a collapsed adapter does) gives a message, not an empty answer; the
+    conversation store keeps such a turn out of later prompts (finish_reason "empty")."""
+    from assistant.conversations import INCOMPLETE_FINISH_REASONS
+
+    settings = load_settings(profile="test", overrides={"home": str(home)})
+    retriever, generator = assembly.retriever(settings), assembly.generator(settings)
+    monkeypatch.setattr(generator, "stream", lambda *a, **k: iter(["  ", "\n"]))
+    bare = ChatService(retriever, generator, InferenceQueue(), settings.chat, settings.generator)
+    for chat in (bare, assembly.chat_service(settings, retriever, generator)):  # without and with rails
+        answer = run(chat.answer(ChatRequest("What is the hotel rate cap in Berlin?")))
+        assert answer.text == prompt.EMPTY_ANSWER and answer.finish_reason == "empty"
+        assert not answer.refused and answer.citations == [] and "empty" in INCOMPLETE_FINISH_REASONS
