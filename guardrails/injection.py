@@ -178,10 +178,14 @@ class InjectionDetector:
 
     def score_many(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> list[InjectionScore]:
         """`vectors`: embeddings of the revealed texts if the caller already has them."""
-        parts = [features(t) for t in texts]
+        return self._score([features(t) for t in texts], vectors)
+
+    def _score(self, parts: list[tuple[str, np.ndarray, tuple[str, ...]]],
+               vectors: np.ndarray | None = None) -> list[InjectionScore]:
+        """Scores of texts whose `features` are already computed."""
         feats = np.stack([p[1] for p in parts]) if parts else np.zeros((0, len(FEATURE_NAMES)), np.float32)
-        probs: list[float | None] = [None] * len(texts)
-        if self.classifier is not None and texts:
+        probs: list[float | None] = [None] * len(parts)
+        if self.classifier is not None and parts:
             if vectors is None:
                 vectors = self.embedder.embed([p[0] for p in parts])
             probs = [float(p) for p in self.classifier.predict(vectors, feats)]
@@ -201,12 +205,14 @@ class InjectionDetector:
         classifier (all chunks' in one batch): a retrieved chunk is mostly prose, and embedding every
         sentence would cost too much.
         """
-        suspects = [[s.strip() for s in _SENTENCE.split(chunk) if s and s.strip() and _suspect(s)] for chunk in chunks]
-        flat = [s for group in suspects for s in group]
-        flat_scores = iter(self.score_many(flat)) if flat else iter(())
+        suspects = []  # per chunk: (sentence, its features) worth the classifier
+        for chunk in chunks:
+            sentences = [s.strip() for s in _SENTENCE.split(chunk) if s and s.strip()]
+            suspects.append([(s, part) for s, part in zip(sentences, map(features, sentences)) if _suspect(part)])
+        flat_scores = iter(self._score([part for group in suspects for _, part in group]))
         out = []
         for chunk, group in zip(chunks, suspects):
-            scored = [(s, next(flat_scores)) for s in group]
+            scored = [(s, next(flat_scores)) for s, _ in group]
             whole = features(chunk)  # disguises spread over sentences (a base64 blob on its own line)
             worst = max((sc for _, sc in scored), key=lambda sc: sc.score, default=None)
             whole_heur = heuristic_score(whole[1])
@@ -219,10 +225,11 @@ class InjectionDetector:
 CHUNK_MIN_WORDS = 5  # shorter lines (headings, table headers) reach the classifier only when a heuristic fires
 
 
-def _suspect(sentence: str) -> bool:
-    """Worth the classifier: talks to an AI or about instructions, and is a sentence rather than a heading
-    ("Acceptable use and AI tools" is about AI, not addressed to it) unless a heuristic pattern fired."""
-    revealed, feats, _ = features(sentence)
+def _suspect(part: tuple[str, np.ndarray, tuple[str, ...]]) -> bool:
+    """Worth the classifier (`part`: a sentence's `features`): talks to an AI or about instructions, and is a
+    sentence rather than a heading ("Acceptable use and AI tools" is about AI, not addressed to it) unless a
+    heuristic pattern fired."""
+    revealed, feats, _ = part
     if not _CUE.search(revealed):
         return False
     return len(revealed.split()) >= CHUNK_MIN_WORDS or bool(feats.any())
