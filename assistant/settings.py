@@ -260,6 +260,18 @@ class GuardrailsSettings(_Section):
         0.0, ge=0, le=1, description="Attack probability from which a message is blocked; 0 = the threshold "
         "calibrated at training time (stored with the weights)."
     )
+    injection_fast_stage: bool = Field(
+        True, description="Run the injection rail's first stage (hashed word n-grams, no embedding pass): it blocks "
+        "the attacks it is sure of before the embedding classifier runs. Off: every message takes the embedding pass."
+    )
+    injection_fast_model: str = Field(
+        "", description="The first stage's weights (.npz written by `guardrails/train_injection.py`); empty = the "
+        "file shipped in the package."
+    )
+    injection_fast_threshold: float = Field(
+        0.0, ge=0, le=1, description="The first stage's probability from which it blocks on its own; 0 = the "
+        "calibrated threshold (just above the highest benign score at training time)."
+    )
     chunk_injection_threshold: float = Field(
         0.0, ge=0, le=1, description="Same for retrieved chunks (indirect injection); 0 = the calibrated threshold."
     )

@@ -93,14 +93,16 @@ class PiiRedactor:
     """Finds spans of the chosen kinds (all of KINDS by default) and masks them as "[KIND]"."""
 
     def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL,
-                 encoder=None) -> None:
+                 encoder=None, names=None) -> None:
         """`name_model`: the person-name tagger's weights (guardrails/train_pii.py), loaded once per process;
         None, or a missing file, leaves names to the rules. `encoder`: MiniLM word-piece vectors
         (guardrails.pii_context.PieceEncoder.from_embedder); given, names come from the contextual tagger behind
-        the hashed one as a gate (guardrails/pii_context.py); None (the fake embedder) keeps the hashed tagger."""
-        self._names = load_cached(name_model) if name_model is not None and "person" in (
-            KINDS if kinds is None else kinds) else None
-        if self._names is not None and encoder is not None:
+        the hashed one as a gate (guardrails/pii_context.py); None (the fake embedder) keeps the hashed tagger.
+        `names`: a ready tagger (anything with `spans(text)`) used instead of `name_model` and `encoder`."""
+        wants_names = "person" in (KINDS if kinds is None else kinds)
+        self._names = names if names is not None and wants_names else load_cached(name_model) if (
+            names is None and name_model is not None and wants_names) else None
+        if names is None and self._names is not None and encoder is not None:
             self._names = gated_tagger(self._names, encoder)
         chosen = KINDS if kinds is None else (kinds,) if isinstance(kinds, str) else tuple(kinds)
         if unknown := sorted(set(chosen) - set(KINDS)):
@@ -139,6 +141,11 @@ class PiiRedactor:
         self._name_cue = c(r"(?:\bname(?:\s+is|\s*[:?])|\bnamed\s+(?:him|her|them)|\bsigned:)\s*$", re.I)
         self._before = c(r"(\d[\w/-]*|[^\W\d_]+)\.? $")  # the word just before a name, for _in_place_name
         self._after = c(r" (?:and |& )?(\d|[^\W\d_]+)")
+
+    @property
+    def name_tagger(self):
+        """The person-name tagger in use (None: names from the rules only)."""
+        return self._names
 
     @property
     def uses_name_model(self) -> bool:

@@ -6,7 +6,8 @@
     out = guard.check_output(answer, [c.text for c in kept if not c.dropped])   # OutputVerdict
     stream = guard.output_stream(); stream.feed(token) ...; stream.flush()      # masked streaming
 
-Input rails: injection (block), PII/secrets (mask), topic (replace with the scope message). Retrieval rail:
+Input rails: injection (block; a fast first stage blocks the attacks it is sure of before the one shared MiniLM
+pass), PII/secrets (mask), topic (replace with the scope message). Retrieval rail:
 chunk injection (neutralise the instruction-like sentences, or drop). Output rails: system-prompt leakage and
 groundedness (replace the whole answer), PII/secrets (mask). The Guard is pure computation: it logs nothing
 and keeps no state between calls, so the caller owns audit logging (the results carry rail, action, score
@@ -19,8 +20,11 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from guardrails.fast_injection import DEFAULT_FAST_MODEL, FastInjection
 from guardrails.grounding import GroundingChecker
-from guardrails.injection import DEFAULT_MODEL, InjectionClassifier, InjectionDetector, features
+from guardrails.injection import DEFAULT_MODEL, FEATURE_NAMES, InjectionClassifier, InjectionDetector, features
 from guardrails.leakage import LeakageRail
 from guardrails.pii_context import PieceEncoder
 from guardrails.pii_rail import PiiMasker, StreamMasker
@@ -33,23 +37,27 @@ NEUTRALISED = "[instruction removed]"
 
 class Guard:
     def __init__(self, config, embedder, classifier: InjectionClassifier | None = None,
-                 instruction: str | None = None, refusal: str | None = None) -> None:
+                 instruction: str | None = None, refusal: str | None = None, fast: FastInjection | None = None) -> None:
         """`config`: a GuardrailsSettings; `embedder`: the project's embedder (real or fake);
-        `classifier`: injection weights for that embedder (None: heuristics only); `instruction`: the system
+        `classifier`: injection weights for that embedder (None: heuristics only); `fast`: the injection rail's
+        first stage, which blocks the attacks it is sure of without the embedding pass; `instruction`: the system
         instruction to watch for leaks (default assistant.prompt.INSTRUCTION); `refusal`: the model's own
         refusal sentence, which is always grounded (default assistant.prompt.REFUSAL)."""
         from assistant.prompt import REFUSAL
 
         self.config = config
         self.embedder = embedder
-        self.injection = InjectionDetector(embedder, classifier)
+        self.injection = InjectionDetector(embedder, classifier, fast)
         if classifier is not None and self.injection.classifier is None:
             log.warning("injection classifier was trained for %s, not %s: heuristics only",
                         classifier.embedder_id, getattr(embedder, "id", None))
         self.input_threshold = config.injection_threshold or self.injection.threshold
         self.chunk_threshold = config.chunk_injection_threshold or self.injection.chunk_threshold
-        # Names: the contextual tagger over the embedder's MiniLM (the hashed tagger alone with the fake one).
-        self.masker = PiiMasker(config.pii_kinds, encoder=PieceEncoder.from_embedder(embedder))
+        # Names: the contextual tagger over the embedder's MiniLM (the hashed tagger alone with the fake one). The
+        # encoder also gives the input rails' one shared pass: the message's sentence vector and its piece vectors.
+        self.encoder = PieceEncoder.from_embedder(embedder)
+        self.masker = PiiMasker(config.pii_kinds, encoder=self.encoder)
+        self.blocked_masker = self.masker.for_blocked()
         self.topics = TopicRail(embedder, config.topics, config.topic_threshold)
         self.grounding = GroundingChecker(config.grounding_threshold, config.grounding_sentence_min_overlap,
                                           refusals=[refusal or REFUSAL])
@@ -66,33 +74,57 @@ class Guard:
         classifier = InjectionClassifier.load(path) if path.exists() else None
         if classifier is None:
             log.warning("no injection classifier at %s: heuristics only", path)
-        return cls(config, embedder or build_embedder(settings.embedder), classifier)
+        fast = None
+        if config.injection_fast_stage:
+            fast_path = Path(config.injection_fast_model) if config.injection_fast_model else DEFAULT_FAST_MODEL
+            if fast_path.exists():
+                fast = FastInjection.load(fast_path, FEATURE_NAMES)
+                fast.threshold = config.injection_fast_threshold or fast.threshold
+            else:
+                log.warning("no fast injection stage at %s: every message takes the embedding pass", fast_path)
+        return cls(config, embedder or build_embedder(settings.embedder), classifier, fast=fast)
 
     # -- input -------------------------------------------------------------------------------------------
     def check_input(self, text: str) -> InputVerdict:
+        """Injection first: an attack that the heuristics or the fast stage are sure of is blocked before any MiniLM
+        pass, and its stored copy is masked by `blocked_masker`. Otherwise one pass gives the revealed text's
+        vector (injection classifier, topics) and, when the text is its own revealed form, the piece vectors that
+        the name tagger reads."""
         if not self.config.enabled:
             return InputVerdict(False, text)
-        revealed = features(text)[0]
-        wanted = [revealed] if revealed == text else [revealed, text]
-        need_vectors = self.injection.classifier is not None or self.config.topics_enabled
-        vectors = self.embedder.embed(wanted) if need_vectors else None
-        attack = self.injection.score(text, None if self.injection.classifier is None else vectors[0])
-        results = []
+        part = features(text)
+        attack = self.injection.early(part, self.input_threshold)
+        results: list[RailResult] = []
+        if attack is not None:
+            results.append(RailResult("injection", True, "block", attack.score, attack.reason))
+            masked = self._mask_pii(text, results, self.blocked_masker) if self.config.mask_input_pii else text
+            return InputVerdict(True, masked, results, self.config.refusal_message)
+        revealed = part[0]
+        need_vector = self.injection.classifier is not None or self.config.topics_enabled
+        vector = self._vector(revealed) if need_vector else None
+        attack = self.injection.score_part(part, vector if self.injection.classifier is not None else None)
         if attack.score >= self.input_threshold:
             results.append(RailResult("injection", True, "block", attack.score, attack.reason))
         else:
             results.append(RailResult.passed("injection", attack.score))
+        blocked = results[0].acted
         masked_text = text
         if self.config.mask_input_pii:
-            masked_text = self._mask_pii(text, results)
-        if self.config.topics_enabled:
-            results.append(self.topics.check(text, vectors[-1]))
+            masked_text = self._mask_pii(text, results, self.blocked_masker if blocked else self.masker)
+        if self.config.topics_enabled and not blocked:
+            results.append(self.topics.check(text, vector if revealed == text else self._vector(text)))
         reply = None
-        if results[0].acted:
+        if blocked:
             reply = self.config.refusal_message
         elif any(r.rail == "topic" and r.acted for r in results):
             reply = self.config.scope_message
         return InputVerdict(reply is not None, masked_text, results, reply)
+
+    def _vector(self, text: str) -> np.ndarray:
+        """The embedder's vector of `text`; through the shared pass when the embedder is a MiniLM-like model."""
+        if self.encoder is not None:
+            return self.encoder.sentence_vector(text)
+        return self.embedder.embed([text])[0]
 
     # -- retrieval ---------------------------------------------------------------------------------------
     def check_chunks(self, chunks: Sequence[str]) -> list[ChunkVerdict]:
@@ -135,9 +167,9 @@ class Guard:
         text = self._mask_pii(answer, results) if self.config.mask_output_pii else answer
         return OutputVerdict(text, False, grounded, results, unsupported)
 
-    def _mask_pii(self, text: str, results: list[RailResult]) -> str:
+    def _mask_pii(self, text: str, results: list[RailResult], masker: PiiMasker | None = None) -> str:
         """The PII/secret rail: masked text; its result (score = values masked, reason = their kinds) appended."""
-        masked = self.masker.mask(text)
+        masked = (masker or self.masker).mask(text)
         results.append(RailResult("pii", True, "mask", float(len(masked.spans)), ",".join(masked.kinds))
                        if masked.spans else RailResult.passed("pii", 0.0))
         return masked.text

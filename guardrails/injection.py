@@ -163,10 +163,30 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
 class InjectionDetector:
     """Scores texts; `embed` is the embedder (any object with `.embed(list[str]) -> ndarray` and `.id`)."""
 
-    def __init__(self, embedder=None, classifier: InjectionClassifier | None = None) -> None:
+    def __init__(self, embedder=None, classifier: InjectionClassifier | None = None, fast=None) -> None:
+        """`fast`: the first stage (guardrails.fast_injection.FastInjection), which needs no embedder."""
         self.embedder = embedder
         usable = classifier is not None and embedder is not None and classifier.embedder_id == embedder.id
         self.classifier = classifier if usable else None
+        self.fast = fast
+
+    def early(self, part: tuple[str, np.ndarray, tuple[str, ...]], threshold: float) -> InjectionScore | None:
+        """The verdict on a message's `features` when it is already certain without the embedding pass, else None:
+        a strong pattern whose heuristic score reaches `threshold` (`combine` blocks it whatever the classifier
+        says), or the fast stage sure of an attack."""
+        _, feats, fired = part
+        heur = heuristic_score(feats)
+        if heur >= threshold and any(feats[FEATURE_NAMES.index(name)] for name in STRONG):
+            return InjectionScore(heur, heur, None, fired)
+        if self.fast is not None:
+            sure, p = self.fast.sure(part[0], feats)
+            if sure:
+                return InjectionScore(max(p, heur), heur, p, fired)
+        return None
+
+    def score_part(self, part: tuple[str, np.ndarray, tuple[str, ...]], vector: np.ndarray | None) -> InjectionScore:
+        """The score of one message whose `features` and (revealed-text) embedding the caller already has."""
+        return self._score([part], None if vector is None else vector[None, :])[0]
 
     @property
     def threshold(self) -> float:

