@@ -288,6 +288,11 @@ class GuardrailsSettings(_Section):
     stream_holdback_max_chars: int = Field(
         256, ge=16, description="Streaming masker: most characters held back while they could still be PII."
     )
+    stream_check_every_chars: int = Field(
+        16, ge=0, description="Streaming masker: look at the answer again once this many new characters arrived (or "
+        "at a sentence or line end); 0 = at every token. Each look may run the MiniLM name tagger, so 16 (3-4 words) "
+        "costs a few times less CPU during generation than every token, for text shown a few words later."
+    )
     topics_enabled: bool = Field(
         False, description="Answer requests outside `topics` with `scope_message`. Off by default: the topics must "
         "describe your knowledge base (the defaults describe an HR/benefits one, where they still turned away 7.6% of "

@@ -183,7 +183,7 @@ class Guard:
         Leakage and grounding need the whole answer: run `check_output` on it after the stream ends."""
         if not (self.config.enabled and self.config.mask_output_pii):
             return _Passthrough()
-        return self.masker.stream(self.config.stream_holdback_max_chars)
+        return self.masker.stream(self.config.stream_holdback_max_chars, self.config.stream_check_every_chars)
 
 
 class _Passthrough:

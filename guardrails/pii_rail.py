@@ -105,8 +105,8 @@ class PiiMasker:
         recall = tagger.recall_tagger() if hasattr(tagger, "recall_tagger") else tagger
         return PiiMasker(self.kinds, name_model=None, names=recall)
 
-    def stream(self, holdback_max_chars: int = 256) -> "StreamMasker":
-        return StreamMasker(self, holdback_max_chars)
+    def stream(self, holdback_max_chars: int = 256, check_every_chars: int = 0) -> "StreamMasker":
+        return StreamMasker(self, holdback_max_chars, check_every_chars)
 
 
 def _disjoint(spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -122,6 +122,7 @@ def _disjoint(spans: list[PiiSpan]) -> list[PiiSpan]:
 _VALUE_CHARS = re.compile(r"[\w@.+\-:/=()#'’]*\Z")
 _LABEL_TAIL = re.compile(r"(?:pass(?:word)?|pwd|secret|key|token|BEGIN[A-Z ]*)\W{0,4}\Z", re.I)
 _JOINERS = frozenset("mr mrs ms dr prof is name named : = de van von der da di".split())
+_PAUSE = re.compile(r"[.!?:;\n]\s*\Z")  # a piece ending a sentence or line: worth showing without waiting
 _CONTEXT_CHARS = 120  # already-emitted text kept as left context (cues such as "Mr", "phone:")
 READ_AHEAD_TOKENS = 2  # tokens right of a word that the name tagger reads (guardrails/pii_names.features)
 # The contextual tagger (guardrails/pii_context.py) reads the whole window; a few tokens cover what moves a verdict.
@@ -137,15 +138,24 @@ def _may_continue(word: str) -> bool:
 class StreamMasker:
     """Feed text pieces with `feed`; each call returns the masked text that is safe to show now."""
 
-    def __init__(self, masker: PiiMasker, holdback_max_chars: int = 256) -> None:
+    def __init__(self, masker: PiiMasker, holdback_max_chars: int = 256, check_every_chars: int = 0) -> None:
+        """`check_every_chars`: look at the text again only once this many new characters arrived, or at a line or
+        sentence end (0: at every piece). Each look may run the MiniLM name tagger (about 10-15 ms on one core), so
+        looking every few words instead of every token cuts the masker's CPU during generation several times."""
         self.masker = masker
         self.holdback_max_chars = holdback_max_chars
+        self.check_every_chars = check_every_chars
+        self._unchecked = 0  # characters fed since the last look
         self._pending = ""  # raw text not yet emitted
         self._context = ""  # raw text already emitted (its tail), for cues left of a value
         self.spans: list[PiiSpan] = []  # what was masked, positions relative to each emitted segment
 
     def feed(self, piece: str) -> str:
         self._pending += piece
+        self._unchecked += len(piece)
+        if self._unchecked < self.check_every_chars and not _PAUSE.search(piece):
+            return ""
+        self._unchecked = 0
         spans = self.masker.find(self._context + self._pending)
         return self._emit(self._safe_cut(spans), spans, final=False)
 

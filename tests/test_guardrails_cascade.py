@@ -163,3 +163,25 @@ def test_uncased_text_does_not_pay_for_the_name_taggers_pass():
     tagger = g.masker._redactor.name_tagger
     assert not tagger.gated("请描述您在秋天时看到的风景，以及如何用这个字来形容这些景色。")
     assert tagger.gated("Please forward this to Szymon Wróblewski.")
+
+
+def test_streaming_masker_looks_every_few_words_and_still_masks_like_the_whole_text():
+    from guardrails.pii_rail import PiiMasker
+
+    masker = PiiMasker(encoder=None)
+    looks = []
+    find = masker.find
+    masker.find = lambda text: looks.append(text) or find(text)
+    answer = ("Your request goes to Anna Kowalczyk in HR, phone +44 20 7946 0958, who answers within two weeks. "
+              "Unused days beyond five expire on March 31 and cannot be paid out")
+    pieces = [answer[i:i + 3] for i in range(0, len(answer), 3)]
+    for every, most in ((0, len(pieces) + 1), (16, len(pieces) // 4)):
+        looks.clear()
+        stream = masker.stream(check_every_chars=every)
+        shown = [stream.feed(p) for p in pieces]
+        stream.flush()
+        assert len(looks) <= most + 2, (every, len(looks))
+        assert any(shown[: len(pieces) // 2]), "text is shown while the answer is still streaming"
+        stream = masker.stream(check_every_chars=every)
+        whole = "".join(stream.feed(p) for p in pieces) + stream.flush()
+        assert whole == masker.mask(answer).text and "Kowalczyk" not in whole and "7946" not in whole
