@@ -13,8 +13,7 @@ from pathlib import Path
 from litestar import Response, get
 
 from assistant.errors import ApiError
-
-FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+from frontend import ROOT as FRONTEND
 
 _TYPES = {
     ".html": "text/html",
