@@ -62,11 +62,25 @@ def generator(settings: Settings) -> Generator:
                         log.warning("adapter %s has no recorded hashes (published before they were kept): unverified",
                                     version.ref)
                     built.load_adapter(version.ref, str(version.path))
-                    if version.promoted:
-                        built.load_adapter(name, str(version.path))
                 except (RegistryError, GeneratorError) as exc:
                     log.error("adapter %s not loaded: %s", version.ref, exc)
+            _serve_promoted(registry, name, built)
     return built
+
+
+def _serve_promoted(registry, name: str, built: Generator) -> None:
+    """`name` answers with its promoted version; if that one did not load (corrupt files), with the last version
+    promoted before it that did, as a rollback would, rather than silently with the base model."""
+    for version in reversed(registry.promotion_history(name)):
+        if version.ref not in built.adapters():
+            continue
+        built.load_adapter(name, str(version.path))
+        if not version.promoted:
+            log.error("adapter %s: the promoted version did not load; serving %s, promoted before it (roll back or "
+                      "promote another version to make that permanent)", name, version.ref)
+        return
+    if registry.promoted(name) is not None:
+        log.error("adapter %s: no promoted version loads; requests for it fail until one is promoted", name)
 
 
 def default_adapter(settings: Settings, built: Generator) -> str | None:

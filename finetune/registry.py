@@ -98,6 +98,11 @@ class AdapterRegistry:
     def promoted(self, name: str) -> AdapterVersion | None:
         return next((v for v in self.versions(name) if v.promoted), None)
 
+    def promotion_history(self, name: str) -> list[AdapterVersion]:
+        """The versions promoted so far that still exist, the current one last."""
+        by_version = {v.version: v for v in self.versions(name)}
+        return [by_version[h] for h in self._state(check_name(name)).get("history", []) if h in by_version]
+
     def verify(self, version: AdapterVersion) -> bool:
         """Check a version's files against the hashes recorded at publish (RegistryError naming the file if not).
 

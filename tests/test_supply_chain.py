@@ -204,7 +204,16 @@ def test_corrupt_adapter_is_refused_and_the_rest_still_serves(tmp_path, tiny, ca
         built = assembly.generator(settings)
     assert built.adapters() == ["assistant@v1"]  # v2 (and its promoted alias) refused, v1 resident
     assert "assistant@v2" in caplog.text and "adapter_model.safetensors" in caplog.text and "corrupt" in caplog.text
-    assert assembly.default_adapter(settings, built) is None  # requests get the base model
+    assert assembly.default_adapter(settings, built) is None  # nothing promoted before v2: the base model answers
+    # With v1 promoted before v2, the name falls back to v1 (what a rollback would serve), not to the base model.
+    registry.promote("assistant@v1")
+    registry.promote("assistant@v2")
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        built = assembly.generator(settings)
+    assert built.adapters() == ["assistant", "assistant@v1"]
+    assert built._adapters["assistant"] == str(registry.get("assistant@v1").path)
+    assert "serving assistant@v1, promoted before it" in caplog.text
     # An adapter given by path with a registry record is checked too.
     with pytest.raises(GeneratorError, match="refusing to load adapter 'direct'.*corrupt"):
         built.load_adapter("direct", str(registry.get("assistant@v2").path))
