@@ -115,6 +115,24 @@ def run_inputs(guard: Guard, sets) -> tuple[dict, dict]:
     return out, lat
 
 
+def streaming(guard: Guard, answers: list[str]) -> dict:
+    """The output stream as the chat service drives it (one word piece at a time): time per piece, and whether the
+    text shown equals masking the whole answer at once."""
+    pieces_total, same, leaks, seconds = 0, 0, 0, 0.0
+    for answer in answers:
+        pieces = re.findall(r"\s*\S+", answer)
+        started = time.perf_counter()
+        stream = guard.output_stream()
+        shown = "".join(stream.feed(piece) for piece in pieces) + stream.flush()
+        seconds += time.perf_counter() - started
+        pieces_total += len(pieces)
+        whole = guard.masker.mask(answer)
+        same += shown == whole.text
+        leaks += any(span.text in shown for span in whole.spans)  # a value the whole-text pass masked, shown
+    return {"answers": len(answers), "pieces": pieces_total, "ms_per_piece": 1000 * seconds / max(pieces_total, 1),
+            "same": same / max(len(answers), 1), "answers_with_a_value_the_whole_pass_masked": leaks}
+
+
 def pii_scores(guard: Guard, rows: list[dict]) -> dict:
     stats = {k: Counter() for k in (*GOLD_KIND.values(),)}
     for row in rows:
@@ -199,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     chunk_fp = sum(v.acted != [] for v in guard.check_chunks(windows))
     chunk_ms = 1000 * (time.perf_counter() - t0) / len(windows)
+    stream = streaming(guard, [answer for answer, _, supported in cases if supported][:60])
 
     rows = []
     jb = sets["jailbreak"][0]
@@ -240,13 +259,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{1000 * pct(values, 50):.1f} / {1000 * pct(values, 95):.1f}", target])
     rows.append(["latency pii (labelled set)", "ms per sentence", "measured", pii_ms, "-"])
     rows.append(["latency chunk rail", "ms per 800-char chunk", "measured", chunk_ms, "-"])
+    rows.append(["streaming PII masking", f"{stream['answers']} golden answers, word pieces", "measured",
+                 f"{stream['ms_per_piece']:.1f} ms/piece", "-"])
+    rows.append(["  streamed text = whole-text masking", "share of those answers", "measured", stream["same"], "1.0"])
+    rows.append(["  streams showing a value the whole pass masked", "answers", "measured",
+                 stream["answers_with_a_value_the_whole_pass_masked"], "0"])
     common.console.print(common.table("Guardrails (held-out = grouped 5-fold CV; train = shipped weights on their own "
                                       "training rows)", ["metric", "set", "numbers", "value", "target"], rows, left=3))
     path = common.write_json("guardrails", {
         "environment": common.environment(), "load_average": os.getloadavg(), "thresholds": {"input": guard.input_threshold, "chunk": guard.chunk_threshold,
                                                             "topic": guard.topics.threshold},
         "held_out": cv, "train": train, "pii": pii, "grounding": dict(correct), "grounding_cases": len(cases),
-        "chunk_false_positives": chunk_fp, "chunk_windows": len(windows),
+        "chunk_false_positives": chunk_fp, "chunk_windows": len(windows), "streaming": stream,
         "latency_ms": {k: {"p50": 1000 * pct(v, 50), "p95": 1000 * pct(v, 95), "n": len(v)} for k, v in {**lat, **out_lat}.items()},
         "table": [[str(c) for c in r] for r in rows]})
     common.console.print(f"load average during the run (1/5/15 min): {os.getloadavg()} on {os.cpu_count()} CPUs; "
