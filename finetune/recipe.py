@@ -36,6 +36,14 @@ class LoraRecipe(BaseModel):
     max_train_examples: int = Field(0, ge=0, description="Use only the first N training examples; 0 = all.")
     max_val_examples: int = Field(0, ge=0, description="Use only the first N validation examples; 0 = all.")
     max_steps: int = Field(0, ge=0, description="Stop after this many optimizer steps; 0 = run all epochs.")
+    anchor_weight: float = Field(
+        1.0, ge=0, description="Weight of the KL divergence from the base model at prompt positions, per prompt token "
+        "relative to one answer token; keeps the adapter from boosting EOS or the refusal everywhere. 0 = off."
+    )
+    anchor_positions: int = Field(
+        32, ge=1, description="Prompt positions per batch where the anchor term is measured (each costs logits over "
+        "the vocabulary, plus one forward pass without the adapter per batch)."
+    )
     early_stopping_patience: int = Field(
         1, ge=0, description="Epochs without validation-loss improvement before stopping; 0 = never stop early."
     )

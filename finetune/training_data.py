@@ -2,7 +2,8 @@
 
 The prompt is tokenized exactly as the runtime tokenizes it (with the tokenizer's special tokens,
 i.e. BOS), the completion without special tokens and followed by EOS so the model learns to stop.
-Labels are -100 on every prompt token.
+Labels are -100 on every prompt token. A few prompt positions are kept as anchors: there the trainer
+holds the adapter to the base model's next-token distribution (see `trainer.LoraTrainer.loss`).
 """
 
 from __future__ import annotations
@@ -51,13 +52,16 @@ def encode_all(tokenizer, examples: list[dict], max_tokens: int, limit: int = 0)
     return kept, skipped
 
 
-def collate(batch: list[Encoded], pad_id: int):
+def collate(batch: list[Encoded], pad_id: int, anchors: int = 0):
     """Right-padded tensors, plus the positions whose logits the loss needs.
 
     `keep` holds every position t whose next token t+1 is an answer token in some row; the model
     computes logits only there (`logits_to_keep`), which on Gemma's 262k vocabulary saves most of
     the lm-head work of a full-sequence forward pass. `targets` are the labels at t+1 for those
-    positions (IGNORE where that row has no answer token there).
+    positions (IGNORE where that row has no answer token there). `anchor` holds up to `anchors`
+    positions, evenly spaced (no randomness, so a resumed run is exact), whose next token is a
+    prompt token in every row; `prompt_positions` counts such positions over the rows (the anchors
+    stand for all of them).
     """
     import torch
 
@@ -72,4 +76,11 @@ def collate(batch: list[Encoded], pad_id: int):
     answer_positions = (labels[:, 1:] != IGNORE).any(dim=0).nonzero().flatten()
     keep = answer_positions  # position t predicts token t+1
     targets = labels[:, keep + 1]
-    return {"input_ids": ids, "attention_mask": mask, "keep": keep, "targets": targets}
+    # Position t predicts prompt token t+1 in every row while t+1 < the shortest prompt.
+    shortest_prompt = min(len(e.input_ids) - e.answer_tokens for e in batch)
+    span = max(shortest_prompt - 1, 0)
+    count = min(anchors, span)
+    anchor = torch.linspace(0, span - 1, count).round().long().unique() if count else torch.zeros(0, dtype=torch.long)
+    prompt_positions = sum(len(e.input_ids) - e.answer_tokens - 1 for e in batch)
+    return {"input_ids": ids, "attention_mask": mask, "keep": keep, "targets": targets, "anchor": anchor,
+            "prompt_positions": prompt_positions}
