@@ -155,8 +155,9 @@ class LoraTrainer:
         )
         if not len(anchor):
             return cross_entropy
+        upto = int(anchor.max()) + 1  # causal: the answer tokens after the last anchor change nothing there
         with torch.no_grad(), self.model.disable_adapter():
-            base = self.model(**inputs, logits_to_keep=anchor.to(device)).logits.float()
+            base = self.model(**{k: v[:, :upto] for k, v in inputs.items()}, logits_to_keep=anchor.to(device)).logits.float()
         drift = torch.nn.functional.kl_div(  # KL(base || adapter) per anchor, in nats
             logits[:, len(keep) :].log_softmax(-1), base.log_softmax(-1), log_target=True, reduction="none"
         ).sum(-1).mean()
