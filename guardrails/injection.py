@@ -107,8 +107,12 @@ def combine(prob: float | None, feats: np.ndarray) -> float:
     heur = heuristic_score(feats)
     if prob is None:
         return heur
-    strong = any(feats[FEATURE_NAMES.index(name)] for name in STRONG)
-    return max(prob, heur if strong else 0.0)
+    return max(prob, heur if strong_fired(feats) else 0.0)
+
+
+def strong_fired(feats: np.ndarray) -> bool:
+    """Whether an override or exfiltration pattern (alone or disguised) fired in these heuristic features."""
+    return any(feats[FEATURE_NAMES.index(name)] for name in STRONG)
 
 
 class InjectionClassifier:
@@ -176,7 +180,7 @@ class InjectionDetector:
         says), or the fast stage sure of an attack."""
         _, feats, fired = part
         heur = heuristic_score(feats)
-        if heur >= threshold and any(feats[FEATURE_NAMES.index(name)] for name in STRONG):
+        if heur >= threshold and strong_fired(feats):
             return InjectionScore(heur, heur, None, fired)
         if self.fast is not None:
             sure, p = self.fast.sure(part[0], feats)

@@ -14,6 +14,7 @@ from assistant.settings import GuardrailsSettings, load_settings
 from guardrails.fast_injection import DEFAULT_FAST_MODEL, DIM, FastInjection, hashed, sure_threshold
 from guardrails.guard import Guard
 from guardrails.injection import FEATURE_NAMES, features
+from guardrails.pii_names import tokenize
 from ingestion.embedder import HashEmbedder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -127,7 +128,7 @@ def test_shared_pass_gives_the_embedders_vector_and_feeds_the_name_tagger_withou
     encoder = g.encoder
     text = "Please forward my leave request to Szymon Wróblewski before Friday."
     assert np.allclose(encoder.sentence_vector(text), g.embedder.embed([text])[0], atol=1e-5)
-    tokens = [__import__("guardrails.pii_names", fromlist=["tokenize"]).tokenize(text)]
+    tokens = [tokenize(text)]
     fresh = encoder.encoder.word_vectors([text], tokens)[0]  # the tagger's own pass
     calls = []
     handle = encoder.encoder.model.register_forward_hook(lambda *a: calls.append(1))
