@@ -74,3 +74,25 @@ def test_greedy_answer_is_text_and_deterministic(generator):
     assert 0 < stats.completion_tokens <= 16 and stats.finish_reason in {"length", "stop"}
     assert stats.prompt_tokens == generator.count_tokens(text) + 1  # + the BOS the tokenizer adds
     assert not any(stop in answer for stop in prompt.STOP_SEQUENCES)
+
+
+def test_openvino_fp32_export_decodes_like_transformers(models_dir, tmp_path):
+    """The OpenVINO export (fp32, so only the engine differs) gives transformers' greedy tokens on a real RAG prompt:
+    checks the traced graph (Gemma 3's sliding-window layers, the stateful KV cache, the last-position logits)."""
+    pytest.importorskip("openvino_genai")
+    from assistant.runtime.openvino_backend import OpenVINOGenerator
+    from assistant.runtime.transformers_backend import TransformersGenerator
+
+    settings = Settings(home=tmp_path, generator={"cache_dir": models_dir, "openvino_weights": "fp32"}).generator
+    long_docs = DOCS * 1 + [prompt.PromptDoc("remote_work_policy.md", None, "", text)
+                            for text in ("Hybrid staff work on site at least two days a week. " * 40,)]
+    text = prompt.render(long_docs, "How many days of annual leave do full-time employees get?")  # > 512 tokens
+    answers = []
+    for backend in (TransformersGenerator, OpenVINOGenerator):
+        generator = backend(settings, models_dir)
+        stats = GenerationStats()
+        answers.append(("".join(generator.stream(GenerationRequest(text, 32, []), threading.Event(), stats)),
+                        stats.completion_tokens, stats.prompt_tokens))
+        generator.close()
+    assert answers[0][2] > 512  # past the 512-token sliding window of the local layers
+    assert answers[1] == answers[0]

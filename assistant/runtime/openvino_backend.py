@@ -70,6 +70,7 @@ class OpenVINOGenerator:
         eos = json.loads(generation.read_text()).get("eos_token_id") if generation.is_file() else None
         self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self.eos_ids.add(self.tokenizer.get_eos_token_id())
+        self.ignore_eos = False  # benches only: decode the full max_new_tokens (like min_new_tokens in transformers)
         self._lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # name -> directory, as the transformers backend keeps them
         self._loaded: dict[str, tuple[object, float]] = {}  # name -> (GenAI Adapter, peft scale)
@@ -151,6 +152,7 @@ class OpenVINOGenerator:
         config = self._pipeline.get_generation_config()
         config.max_new_tokens = budget
         config.apply_chat_template = False  # prompts arrive fully rendered
+        config.ignore_eos = self.ignore_eos
         config.stop_strings = set()  # our StopScanner handles stops (and never yields them)
         config.do_sample = request.temperature > 0
         if config.do_sample:
@@ -175,7 +177,7 @@ class OpenVINOGenerator:
         config = self._config(request, budget)
         tokens: queue.Queue = queue.Queue()
         halt = threading.Event()  # set when our consumer is done early (stop sequence, closed iterator)
-        streamer = _Tokens(tokens, cancel, halt, self.eos_ids)
+        streamer = _Tokens(tokens, cancel, halt, set() if self.ignore_eos else self.eos_ids)
         failure: list[BaseException] = []
 
         def run() -> None:

@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
 MODEL_XML = "openvino_model.xml"
+EXPORT_VERSION = 2  # in the directory name: a change to the exported graph makes a new export, never reuses an old one
 
 
 def export_dir(checkpoint: Path, cache_dir: Path, weights: str) -> Path:
-    return cache_dir / f"{checkpoint.name}-ov-{weights}"
+    return cache_dir / f"{checkpoint.name}-ov{EXPORT_VERSION}-{weights}"
 
 
 def ensure_exported(checkpoint: Path, cache_dir: Path, weights: str) -> Path:
@@ -96,8 +97,13 @@ def _export(checkpoint: Path, target: Path, weights: str) -> None:
     try:
         import openvino as ov
 
-        model = convert_model(checkpoint)
-        log.warning("OpenVINO export: graph traced (%.0f s); compressing weights (%s)", time.monotonic() - started, weights)
+        traced = export_dir(checkpoint, target.parent, "fp32")
+        reuse = weights != "fp32" and (traced / MODEL_XML).is_file() and _intact(traced)
+        if reuse:  # the fp32 export holds the same graph and tokenizer: no new trace or tokenizer conversion
+            model = ov.Core().read_model(traced / MODEL_XML)
+        else:
+            model = convert_model(checkpoint)
+        log.warning("OpenVINO export: graph ready (%.0f s); compressing weights (%s)", time.monotonic() - started, weights)
         if weights in ("int8", "int4"):
             import nncf
 
@@ -108,7 +114,12 @@ def _export(checkpoint: Path, target: Path, weights: str) -> None:
         ov.save_model(model, staging / MODEL_XML, compress_to_fp16=weights == "fp16")
         del model
         log.warning("OpenVINO export: model saved (%.0f s); converting the tokenizer", time.monotonic() - started)
-        _export_tokenizer(checkpoint, staging)
+        if reuse:
+            for name in ("openvino_tokenizer", "openvino_detokenizer"):
+                for suffix in (".xml", ".bin"):
+                    shutil.copy2(traced / (name + suffix), staging / (name + suffix))
+        else:
+            _export_tokenizer(checkpoint, staging)
         for name in ("config.json", "generation_config.json"):
             if (checkpoint / name).is_file():
                 shutil.copy2(checkpoint / name, staging / name)
@@ -122,6 +133,14 @@ def _export(checkpoint: Path, target: Path, weights: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.warning("OpenVINO export ready in %.0f s: %s", time.monotonic() - started, target)
+
+
+def _intact(directory: Path) -> bool:
+    try:
+        return integrity.verify_manifest(directory, "OpenVINO export")
+    except integrity.IntegrityError as exc:
+        log.warning("not reusing %s: %s", directory, exc)
+        return False
 
 
 def _export_tokenizer(checkpoint: Path, staging: Path) -> None:
@@ -199,8 +218,10 @@ class _FlatCacheModel:
                     entry.dtype, entry.device, entry.is_initialized = past[0].dtype, past[0].device, True
                     entry.keys, entry.values = past[2 * layer], past[2 * layer + 1]
                     cache.layers.append(entry)
+                # logits_to_keep=1: generation reads only the last position; all of them would be a 262k-word
+                # output layer run over every prompt token (~0.6 GB and most of the prefill time at 600 tokens).
                 out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                 past_key_values=cache, use_cache=True)
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
                 flat = []
                 for entry in out.past_key_values.layers:
                     flat += [entry.keys, entry.values]
