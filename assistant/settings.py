@@ -127,6 +127,12 @@ class GeneratorSettings(_Section):
         "`cache_dir`). int8 decodes fastest at the same greedy tokens as transformers on most prompts (see README, "
         "Measured numbers); fp32 matches transformers most closely; int4 stacks a second quantisation on the GGUF's.",
     )
+    openvino_precision: Literal["auto", "f32"] = Field(
+        "auto",
+        description="openvino/auto mode: compute precision. `auto` is the CPU plugin's choice: bfloat16 math and a "
+        "uint8 KV cache on CPUs with AMX/AVX512-BF16 (fastest; greedy tokens drift from transformers' after a near "
+        "tie), else f32. `f32` computes in float32 with a float32 KV cache (tokens follow transformers most closely).",
+    )
     openvino_threads: int = Field(
         0, ge=0, description="openvino/auto mode: CPU inference threads; 0 = OpenVINO's default (all physical cores)."
     )

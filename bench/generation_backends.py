@@ -147,6 +147,7 @@ def main() -> int:
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--agree-tokens", type=int, default=32)
+    p.add_argument("--precision", default="auto", choices=["auto", "f32"], help="generator.openvino_precision")
     p.add_argument("--models", default=str(common.CACHE_ROOT / "models"), help="checkpoint/export cache directory")
     args = p.parse_args()
     from transformers import AutoTokenizer
@@ -160,7 +161,8 @@ def main() -> int:
     adapters = train_adapters(checkpoint, common.CACHE_ROOT / "bench-adapters")
     sizes = [int(s) for s in args.sizes.split(",")]
     prompts = build_prompts(sizes, lambda t: len(tokenizer(t)["input_ids"]))
-    settings = GeneratorSettings(model=PACKAGE, adapters=adapters, context_window_tokens=2048)
+    settings = GeneratorSettings(model=PACKAGE, adapters=adapters, context_window_tokens=2048,
+                                 openvino_precision=args.precision)
     results, loads = {}, {}
 
     def tf_eos(g, on):
@@ -209,11 +211,11 @@ def main() -> int:
     prompt_tokens = [s["prompt_tokens"] for s in reference["speed"]]
     common.console.print(common.table(
         f"Generation backends, same prompts ({'/'.join(map(str, prompt_tokens))} tokens), {args.new_tokens} new tokens, "
-        f"greedy, median of {args.repeats}; load {os.getloadavg()[0]:.1f}",
+        f"greedy, median of {args.repeats}, OpenVINO precision {args.precision}; load {os.getloadavg()[0]:.1f}",
         ["backend", "TTFT s", "decode tok/s", "vs transformers", "TTFT 1 s at", "agree (None/a/b)", f"all {args.agree_tokens}"],
         rows))
     common.console.print("load seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in loads.items()))
-    path = common.write_json("generation_backends", {"summary": summary, "prompt_tokens": prompt_tokens,
+    path = common.write_json(f"generation_backends-{args.precision}", {"summary": summary, "prompt_tokens": prompt_tokens,
                                                      "loads_s": loads, "texts": {k: v["texts"] for k, v in results.items()},
                                                      "environment": common.environment()})
     common.console.print(f"wrote {path}")

@@ -22,6 +22,7 @@ from assistant.runtime.openvino_backend import OpenVINOGenerator, adapter_alpha 
 from tests.test_runtime_contract import WORDS, tiny_model_dir  # noqa: E402
 
 # ~170 word tokens: longer than the tiny model's 64-token sliding window and than a KV-cache block.
+EXACT = {"context_window_tokens": 512, "openvino_weights": "fp32", "openvino_precision": "f32"}  # f32 math: exact
 LONG = "Documents:\n[1] travel.md\n" + " ".join(WORDS[i % len(WORDS)] for i in range(7 * 160)) [:900] + "\nAnswer:"
 
 
@@ -56,7 +57,7 @@ def test_adapters_equal_transformers_peft_and_survive_switches(tiny):
     from assistant.runtime.transformers_backend import TransformersGenerator
 
     root, base, adapters = tiny
-    settings = GeneratorSettings(model=str(base), context_window_tokens=512, openvino_weights="fp32", adapters=adapters)
+    settings = GeneratorSettings(model=str(base), adapters=adapters, **EXACT)
     reference = TransformersGenerator(settings, root / "cache")
     expected = {name: run(reference, name) for name in (None, "a", "b")}
     assert len({text for text, _ in expected.values()}) == 3  # each adapter changes the answer
@@ -71,13 +72,11 @@ def test_adapters_equal_transformers_peft_and_survive_switches(tiny):
 
 def test_adapter_loaded_after_start_is_served(tiny):
     root, base, adapters = tiny
-    served = OpenVINOGenerator(GeneratorSettings(model=str(base), context_window_tokens=512, openvino_weights="fp32"),
-                               root / "cache")
+    served = OpenVINOGenerator(GeneratorSettings(model=str(base), **EXACT), root / "cache")
     before = run(served)
     served.load_adapter("a", adapters["a"])  # promotion without restart: the pipeline is rebuilt with "a"
     served.load_adapter("b", adapters["b"])
-    fresh = OpenVINOGenerator(GeneratorSettings(model=str(base), context_window_tokens=512, openvino_weights="fp32",
-                                                adapters={"a": adapters["a"]}), root / "cache")
+    fresh = OpenVINOGenerator(GeneratorSettings(model=str(base), adapters={"a": adapters["a"]}, **EXACT), root / "cache")
     assert run(served, "a") == run(fresh, "a") != before and run(served) == before
     with pytest.raises(GeneratorError, match="adapter_config"):
         served.load_adapter("bad", str(root))
@@ -111,7 +110,7 @@ def test_export_once_under_a_lock_and_verified(tmp_path, monkeypatch):
                                                                                              "int8"))) for _ in range(2)]
     [t.start() for t in threads]
     [t.join(10) for t in threads]
-    assert calls == ["int8"] and len(found) == 2 and found[0] == found[1] == tmp_path / "c" / "ck-ov-int8"
+    assert calls == ["int8"] and len(found) == 2 and found[0] == found[1] == openvino_export.export_dir(checkpoint, tmp_path / "c", "int8")
     (found[0] / openvino_export.MODEL_XML).write_text("<net>tampered</net>")
     with pytest.raises(GeneratorError, match="delete"):
         openvino_export.ensure_exported(checkpoint, tmp_path / "c", "int8")

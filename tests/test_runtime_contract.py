@@ -66,7 +66,8 @@ def backend(request, tmp_path_factory):
         adapter.mkdir()
         return FakeGenerator(), adapter
     base, adapter = tiny_model_dir(root)
-    settings = GeneratorSettings(model=str(base), context_window_tokens=512, openvino_weights="fp32")
+    settings = GeneratorSettings(model=str(base), context_window_tokens=512, openvino_weights="fp32",
+                                 openvino_precision="f32")
     if request.param == "openvino":
         pytest.importorskip("openvino_genai")
         from assistant.runtime.openvino_backend import OpenVINOGenerator

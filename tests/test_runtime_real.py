@@ -83,7 +83,8 @@ def test_openvino_fp32_export_decodes_like_transformers(models_dir, tmp_path):
     from assistant.runtime.openvino_backend import OpenVINOGenerator
     from assistant.runtime.transformers_backend import TransformersGenerator
 
-    settings = Settings(home=tmp_path, generator={"cache_dir": models_dir, "openvino_weights": "fp32"}).generator
+    settings = Settings(home=tmp_path, generator={"cache_dir": models_dir, "openvino_weights": "fp32",
+                                                          "openvino_precision": "f32"}).generator
     long_docs = DOCS * 1 + [prompt.PromptDoc("remote_work_policy.md", None, "", text)
                             for text in ("Hybrid staff work on site at least two days a week. " * 40,)]
     text = prompt.render(long_docs, "How many days of annual leave do full-time employees get?")  # > 512 tokens

@@ -143,6 +143,8 @@ class OpenVINOGenerator:
         kwargs = {"ATTENTION_BACKEND": "SDPA"}  # trap 2 above: no prefix cache shared across adapters
         if self._adapters:
             kwargs["adapters"] = self.genai.AdapterConfig([adapter for adapter, _ in self._loaded.values()])
+        if self.settings.openvino_precision == "f32":  # the CPU plugin would pick bf16 math and a u8 KV cache
+            kwargs.update(INFERENCE_PRECISION_HINT="f32", KV_CACHE_PRECISION="f32")
         if self.settings.openvino_threads:
             kwargs["INFERENCE_NUM_THREADS"] = self.settings.openvino_threads
         self._pipeline = self.genai.LLMPipeline(str(self.directory), "CPU", **kwargs)
