@@ -16,7 +16,16 @@ from assistant.db.models import Base
 
 
 @pytest.fixture
-def db(tmp_path) -> Database:
+def db(database_url) -> Database:
+    """Each test runs on SQLite and on a real PostgreSQL server (see tests/conftest.py)."""
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Database:
     database = Database(f"sqlite:///{tmp_path / 'ragtune.db'}")
     database.migrate()
     yield database
@@ -46,8 +55,8 @@ def test_migrating_an_empty_database_matches_the_models(db):
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_migrate_is_idempotent_persistent_and_reversible(tmp_path):
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+def test_migrate_is_idempotent_persistent_and_reversible(database_url):
+    url = database_url
     Database(url).migrate()
     again = Database(url)  # a fresh engine: the first migration was committed
     assert again.revision() == "0002"
@@ -56,9 +65,11 @@ def test_migrate_is_idempotent_persistent_and_reversible(tmp_path):
     assert again.table_names() == ["alembic_version"]
     again.migrate()
     assert again.revision() == "0002"
+    again.dispose()
 
 
-def test_sqlite_is_tuned_and_enforces_foreign_keys(db):
+def test_sqlite_is_tuned_and_enforces_foreign_keys(sqlite_db):
+    db = sqlite_db
     with db.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
