@@ -10,7 +10,6 @@ import logging
 import threading
 
 from litestar import Litestar, Router
-from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -113,6 +112,25 @@ def origin_policy(settings: Settings, svc: Services) -> OriginPolicy:
     return OriginPolicy(settings.server.cors_origins, svc.db.keys, settings.server.cors_max_age_s)
 
 
+def worker_header(app):
+    """Several workers on one port: every response (errors too) says which one answered (X-Ragtune-Worker:
+    host:pid), for operators' logs and the multi-worker tests."""
+    value = worker_id().encode()
+
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with_header(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-ragtune-worker", value)]}
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return middleware
+
+
 def create_app(settings: Settings, *, services: Services | None = None, background_load: bool = True) -> Litestar:
     """The server for `settings`; `services` replaces the assembled ones (tests inject their own)."""
     svc = services or build_services(settings)
@@ -148,10 +166,10 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
         on_startup=[startup],
         on_shutdown=[shutdown],
         # Outermost first: metrics also count the requests the origin policy refuses.
-        middleware=[svc.metrics.middleware, origin_policy(settings, svc).middleware],
+        middleware=[*([worker_header] if settings.server.shared else []), svc.metrics.middleware,
+                    origin_policy(settings, svc).middleware],
         request_max_body_size=settings.server.request_max_bytes,
-        # Several workers on one port: which one answered (host:pid), for operators' logs and the multi-worker tests.
-        response_headers=[ResponseHeader(name="X-Ragtune-Worker", value=worker_id())] if settings.server.shared else None,
+
         openapi_config=OpenAPIConfig(
             title="ragtune", version="0.1.0", path="/schema",
             description="Grounded, cited answers from your documents. Every route but /healthz and /readyz needs an "

@@ -41,7 +41,8 @@ class PromotionWatcher:
                 version = self.registry.promoted(name)
             except (RegistryError, ValueError, OSError):  # a registry.json being replaced: next poll
                 continue
-            if version is None or version.ref in self._refused or chat.aliases.get(name) == version.ref:
+            previous = chat.aliases.get(name)
+            if version is None or version.ref in self._refused or previous == version.ref:
                 continue  # (at start-up aliases are empty: the first poll re-points each name at its resident
                 # promoted version, which loads nothing)
             try:
@@ -51,7 +52,8 @@ class PromotionWatcher:
                 self._refused.add(version.ref)
                 log.error("adapter %s promoted by another worker was not applied: %s", version.ref, exc)
                 continue
-            log.warning("adapter %s now answers for %r (promoted through another worker)", version.ref, name)
+            if previous is not None:  # the first poll after start-up only confirms what assembly loaded
+                log.warning("adapter %s now answers for %r (promoted through another worker)", version.ref, name)
             applied.append(version.ref)
         return applied
 
