@@ -55,6 +55,22 @@ async def limit_check(url: str, key: str, limit: int, concurrency: int = 4) -> d
             "enforced": limit <= allowed <= limit + refilled + 1 and len(refused_by) == len(answered_by | refused_by)}
 
 
+def wait_all_ready(url: str, workers: int, timeout_s: float = 600) -> float:
+    """Seconds until `workers` distinct workers answered /readyz 200 (each load their own model and index)."""
+    started, ready = time.monotonic(), set()
+    while len(ready) < workers:
+        if time.monotonic() - started > timeout_s:
+            raise SystemExit(f"only {len(ready)} of {workers} workers ready after {timeout_s} s")
+        try:
+            response = httpx.get(f"{url}/readyz", timeout=5, headers={"Connection": "close"})
+            if response.status_code == 200:
+                ready.add(response.headers.get("x-ragtune-worker"))
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
 def run(args, prepare_home, run_phase, job_outcomes, route_rows) -> int:
     counts = [int(n) for n in str(args.workers).split(",")]
     load_before = os.getloadavg()
@@ -76,7 +92,7 @@ def run(args, prepare_home, run_phase, job_outcomes, route_rows) -> int:
         for n in counts:
             server = Server(_phase_env(home, args, database_url, 1_000_000), log, workers=n)
             try:
-                ready_s = server.wait_ready()
+                ready_s = server.wait_ready() + wait_all_ready(server.url, n)
                 phase = asyncio.run(run_phase(server.url, key, args.clients, args.duration_s, args.mix))
                 phase["upload_job_outcomes"] = job_outcomes(server.url, key, phase.pop("upload_jobs"))
                 phase["server_ready_s"] = ready_s
@@ -86,6 +102,7 @@ def run(args, prepare_home, run_phase, job_outcomes, route_rows) -> int:
             server = Server(_phase_env(home, args, database_url, args.limit), log, workers=n)
             try:
                 server.wait_ready()
+                wait_all_ready(server.url, n)
                 phase["limit"] = asyncio.run(limit_check(server.url, limited_key, args.limit))
             finally:
                 server.stop()
