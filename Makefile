@@ -18,6 +18,7 @@ demo: setup
 test: setup
 	@bash scripts/setup_test_server.sh
 	@bash scripts/setup_browser.sh
+	@bash scripts/setup_postgres.sh
 	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: setup

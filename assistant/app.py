@@ -27,7 +27,9 @@ from assistant.conversations import ConversationService
 from assistant.inference_queue import InferenceQueue
 from assistant.jobs import JobRunner
 from assistant.origins import OriginPolicy
+from assistant.promotion_watch import PromotionWatcher
 from assistant.rate_limit import RateLimiter
+from assistant.shared_limits import DatabaseAdmission, DatabaseRateLimiter, worker_id
 from assistant.settings import Settings
 from ingestion.retriever import Retriever
 
@@ -56,15 +58,22 @@ API_KEY_SCHEMES = {
 
 
 def build_services(settings: Settings) -> Services:
+    """With `server.shared` (several workers), rate limits and generation admission live in the database, so
+    every worker enforces the same per-key limit and one deployment-wide queue bound (assistant/shared_limits.py)."""
     server = settings.server
-    queue = InferenceQueue(server.max_concurrent_generations, server.max_queue)
     db = assembly.database(settings)
+    admission, limiter = None, RateLimiter(server.rate_limit_per_minute)
+    if server.shared:
+        capacity = server.workers * server.max_concurrent_generations + server.max_queue
+        admission = DatabaseAdmission(db, capacity, server.admission_ticket_s)
+        limiter = DatabaseRateLimiter(db, server.rate_limit_per_minute)
+    queue = InferenceQueue(server.max_concurrent_generations, server.max_queue, admission)
     return Services(
         settings=settings,
         db=db,
-        jobs=JobRunner(settings, db, lambda: assembly.ingest_job(settings)),
+        jobs=JobRunner(settings, db, lambda: assembly.ingest_job(settings), worker=worker_id()),
         queue=queue,
-        limiter=RateLimiter(server.rate_limit_per_minute),
+        limiter=limiter,
         metrics=Metrics(lambda: queue.depth),
         notes={"loading": "generator and index"},
     )
@@ -103,12 +112,37 @@ def origin_policy(settings: Settings, svc: Services) -> OriginPolicy:
     return OriginPolicy(settings.server.cors_origins, svc.db.keys, settings.server.cors_max_age_s)
 
 
+def worker_header(app):
+    """Several workers on one port: every response (errors too) says which one answered (X-Ragtune-Worker:
+    host:pid), for operators' logs and the multi-worker tests."""
+    value = worker_id().encode()
+
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with_header(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-ragtune-worker", value)]}
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return middleware
+
+
 def create_app(settings: Settings, *, services: Services | None = None, background_load: bool = True) -> Litestar:
     """The server for `settings`; `services` replaces the assembled ones (tests inject their own)."""
     svc = services or build_services(settings)
+    watcher = None
+    if settings.server.shared and settings.generator.mode != "openai":  # a remote server serves its own adapters
+        watcher = PromotionWatcher(assembly.adapter_registry(settings), lambda: svc._chat,
+                                   settings.generator.default_adapter, settings.server.shared_poll_s)
 
     def startup() -> None:
         svc.jobs.start()
+        if watcher is not None:
+            watcher.start()
         if svc.ready:
             return
         if background_load:
@@ -117,6 +151,8 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
             load_models(svc)
 
     def shutdown() -> None:
+        if watcher is not None:
+            watcher.stop()
         svc.jobs.stop()
         svc.queue.close()
         if svc.ready:
@@ -130,8 +166,10 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
         on_startup=[startup],
         on_shutdown=[shutdown],
         # Outermost first: metrics also count the requests the origin policy refuses.
-        middleware=[svc.metrics.middleware, origin_policy(settings, svc).middleware],
+        middleware=[*([worker_header] if settings.server.shared else []), svc.metrics.middleware,
+                    origin_policy(settings, svc).middleware],
         request_max_body_size=settings.server.request_max_bytes,
+
         openapi_config=OpenAPIConfig(
             title="ragtune", version="0.1.0", path="/schema",
             description="Grounded, cited answers from your documents. Every route but /healthz and /readyz needs an "
@@ -145,3 +183,16 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
     )
     app.state.services = svc
     return app
+
+
+SETTINGS_ENV = "RAGTUNE_SERVE_SETTINGS"  # `ragtune serve --workers N` hands each worker its settings as JSON
+
+
+def app_from_environment() -> Litestar:
+    """The app factory uvicorn's worker processes call (`ragtune serve --workers N`)."""
+    import os
+
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        raise RuntimeError(f"{SETTINGS_ENV} is not set: start workers with `ragtune serve --workers N`")
+    return create_app(Settings.model_validate_json(raw))

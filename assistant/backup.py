@@ -10,6 +10,10 @@ The model cache (`generator.cache_dir`, default `<home>/models`) is never includ
 the model package. Half-written files (`.tmp`), locks, SQLite's -wal/-shm files and unfinished training
 runs (`adapters/NAME/.staging-*`) are left out too.
 
+A server database that is not a file in the home (PostgreSQL, or SQLite elsewhere) is never skipped: the
+caller passes its logical export (assistant/db/export.py), stored as `home/database-export.json` and loaded
+back into the configured database by `ragtune restore`.
+
 `assistant/restore.py` reads the archive back.
 """
 
@@ -31,6 +35,7 @@ from assistant import integrity
 FORMAT = "ragtune-backup"
 FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
+DATABASE_EXPORT = "database-export.json"  # in the archive's home/: the server database's rows (see above)
 PREFIX = "home"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -52,14 +57,19 @@ class BackupReport:
     bytes: int = 0
     seconds: float = 0.0
     left_out: list[str] = field(default_factory=list)  # "path: why"
+    database: dict = field(default_factory=dict)  # how the server database is in the archive (file or export)
 
     def to_dict(self) -> dict:
         return vars(self)
 
 
 # --- backup -------------------------------------------------------------------------------------------
-def backup(home: Path, out: Path, excluded: list[Path]) -> BackupReport:
-    """Write `home` (minus `excluded`, e.g. the model cache) to the tar.gz `out`."""
+def backup(home: Path, out: Path, excluded: list[Path], database_export: dict | None = None,
+           database_file: str | None = None) -> BackupReport:
+    """Write `home` (minus `excluded`, e.g. the model cache) to the tar.gz `out`.
+
+    The server database goes in as `database_file` (its path relative to the home: copied with the files) or as
+    `database_export` (rows from assistant/db/export.py, for a database outside the home)."""
     started = time.monotonic()
     home, out = home.resolve(), out.resolve()
     if not home.is_dir():
@@ -72,9 +82,16 @@ def backup(home: Path, out: Path, excluded: list[Path]) -> BackupReport:
         skip = {p.resolve() for p in excluded} | {staging, partial, out}
         _snapshot(home, staging / PREFIX, skip, report)
         _drop_stale_faiss(staging / PREFIX, report)
+        database: dict = {"file": database_file} if database_file else {}
+        if database_export is not None:
+            if (staging / PREFIX / DATABASE_EXPORT).exists():
+                raise BackupError(f"{home / DATABASE_EXPORT} exists: move it out of the home, the backup needs the name")
+            (staging / PREFIX / DATABASE_EXPORT).write_text(json.dumps(database_export), encoding="utf-8")
+            database = {"export": DATABASE_EXPORT, "backend": database_export.get("backend"),
+                        "revision": database_export.get("revision"), "counts": database_export.get("counts")}
         files = integrity.record_tree(staging, skip=())
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "created_at": time.time(), "source": str(home),
-                    "files": files, "left_out": report.left_out}
+                    "files": files, "left_out": report.left_out, "database": database}
         with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
             raw = json.dumps(manifest, indent=1).encode()
             info = tarfile.TarInfo(MANIFEST)
@@ -86,6 +103,7 @@ def backup(home: Path, out: Path, excluded: list[Path]) -> BackupReport:
             os.fsync(handle.fileno())
         os.replace(partial, out)  # the archive appears only complete
         report.files, report.bytes = len(files), sum(f["size"] for f in files.values())
+        report.database = database
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         partial.unlink(missing_ok=True)

@@ -248,21 +248,35 @@ def serve(
     ctx: typer.Context,
     host: Optional[str] = typer.Option(None, "--host", help="Bind address (default: server.host, loopback)."),
     port: Optional[int] = typer.Option(None, "--port", help="TCP port (default: server.port, 8000)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=64, help="Worker processes on the one port "
+                                          "(default: server.workers, 1). Above 1 they share rate limits, the queue "
+                                          "bound, ingest jobs and adapter promotions through the database."),
 ) -> None:
     """Run the HTTP API: chat (JSON/SSE), OpenAI-compatible endpoint, search, documents, metrics.
 
     Every route but /healthz and /readyz needs an API key: create one with
-    `ragtune keys create --name web --scopes chat`. OpenAPI docs at /schema.
+    `ragtune keys create --name web --scopes chat`. OpenAPI docs at /schema. With `--workers N` each worker loads
+    its own copy of the model (N times the memory).
     """
     import uvicorn
 
-    from assistant.app import create_app
+    from assistant.app import SETTINGS_ENV, create_app
 
     settings: Settings = ctx.obj
+    if workers is not None:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update={"workers": workers})})
     host, port = host or settings.server.host, port or settings.server.port
     err.print(f"ragtune API on http://{host}:{port}  (docs: /schema; keys: `ragtune keys create --name NAME --scopes chat`)",
               soft_wrap=True)  # a URL and a command are copied: never wrap them
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    if settings.server.workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        return
+    # Migrate once here, so N workers do not race to; each worker rebuilds these exact settings from the environment.
+    _or_exit(lambda: assembly.database(settings).dispose())
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    err.print(f"{settings.server.workers} workers; rate limits, admission and jobs shared through the database")
+    uvicorn.run("assistant.app:app_from_environment", factory=True, host=host, port=port, log_level="warning",
+                workers=settings.server.workers)
 
 
 @app.command()

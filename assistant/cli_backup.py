@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from assistant import backup as backups
+from assistant import database_backup
 from assistant import restore as restores
 from assistant.settings import Settings
 
@@ -18,13 +19,6 @@ def _kept_names(settings: Settings) -> tuple[str, ...]:
     """The model cache's top-level name when it lives inside the home (it is never backed up or replaced)."""
     home, models = settings.home.resolve(), settings.models_dir.resolve()
     return (models.relative_to(home).parts[0],) if models.is_relative_to(home) and models != home else ()
-
-
-def _database_in_home(settings: Settings) -> bool:
-    url = settings.database_url
-    if not url.startswith("sqlite:///"):
-        return False
-    return Path(url[len("sqlite:///"):]).resolve().is_relative_to(settings.home.resolve())
 
 
 def register(app: typer.Typer, err: Console, or_exit) -> None:
@@ -38,7 +32,8 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
     ) -> None:
         """Archive the home directory (index, databases, adapters, audit log, eval and ingest runs) into OUT.
 
-        Safe while `ragtune serve` or an ingest runs: databases are copied with SQLite's online backup API.
+        Safe while `ragtune serve` or an ingest runs: databases are copied with SQLite's online backup API. A server
+        database outside the home (PostgreSQL) goes in as a logical export of its rows, read in one snapshot.
         The model cache is left out (it is rebuilt from the model package). Every file's SHA-256 goes into
         the archive's MANIFEST.json, which `ragtune restore` checks.
 
@@ -46,16 +41,18 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
         """
         settings: Settings = ctx.obj
         models = [settings.models_dir]
-        report = or_exit(lambda: _or_os_error(lambda: backups.backup(settings.home, out, models)))
+        report = or_exit(lambda: _or_os_error(lambda: backups.backup(
+            settings.home, out, models, **database_backup.backup_arguments(settings))))
         if as_json:
             print(json.dumps(report.to_dict(), indent=2))
         err.print(f"backed up {report.files} files ({report.bytes / 1e6:.1f} MB) from {settings.home.resolve()} to "
                   f"{report.archive} in {report.seconds:.1f} s", soft_wrap=True)
         for line in report.left_out:
             err.print(f"[dim]left out[/dim] {line}", soft_wrap=True)
-        if not _database_in_home(settings):
-            err.print("[yellow]note:[/yellow] the server database (server.database_url) is not in the home and not "
-                      "in this archive: back it up with its own tools (pg_dump, sqlite3 .backup)")
+        if "export" in report.database:
+            counts = report.database.get("counts") or {}
+            err.print(f"server database ({report.database.get('backend')}) exported: "
+                      + ", ".join(f"{n} {t}" for t, n in counts.items()), soft_wrap=True)
 
     @app.command("restore")
     def restore_command(
@@ -68,14 +65,16 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
 
         Refuses a home that holds anything but the model cache unless --force, and archive members that are
         not plain files under `home/` (absolute paths, `..`, links). Nothing in the home changes unless every
-        check passes. Stop the server first.
+        check passes. Stop the server first. A database export in the archive is loaded into server.database_url
+        (PostgreSQL: it must be empty unless --force, which replaces its rows in one transaction).
 
         **Exit codes:** 0 = restored; 2 = refused (home not empty, no archive, an ingest running, no space);
         3 = the archive is rejected (not a ragtune backup, a bad member, a hash mismatch).
         """
         settings: Settings = ctx.obj
         try:
-            result = _or_os_error(lambda: restores.restore(archive, settings.home, force, _kept_names(settings)))
+            result = _or_os_error(lambda: restores.restore(archive, settings.home, force, _kept_names(settings),
+                                                           database_backup.restorer(settings, force)))
         except backups.ArchiveRejected as exc:
             err.print(f"[red]error:[/red] archive rejected, nothing restored: {exc}", soft_wrap=True)
             raise typer.Exit(3) from None

@@ -15,13 +15,21 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Protocol
 
 import anyio
 
 from assistant.runtime.base import GenerationRequest, GenerationStats, Generator
 
 _DONE = object()
+
+
+class Admission(Protocol):
+    """A shared bound on generations (assistant.shared_limits.DatabaseAdmission): a ticket, or None when full."""
+
+    def enter(self) -> str | None: ...
+
+    def leave(self, ticket: str) -> None: ...
 
 
 class QueueFull(RuntimeError):
@@ -31,9 +39,11 @@ class QueueFull(RuntimeError):
 
 
 class InferenceQueue:
-    def __init__(self, max_concurrent: int = 1, max_queue: int = 16):
+    def __init__(self, max_concurrent: int = 1, max_queue: int = 16, admission: Admission | None = None):
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
+        # Several API workers: a deployment-wide bound as well (assistant/shared_limits.py), checked first.
+        self.admission = admission
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="generate")
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -53,6 +63,22 @@ class InferenceQueue:
     async def slot(self) -> AsyncIterator[None]:
         if self.running >= self.max_concurrent and self.waiting >= self.max_queue:
             raise QueueFull(self.retry_after_s())
+        if self.admission is None:
+            async with self._local_slot():
+                yield
+            return
+        ticket = await anyio.to_thread.run_sync(self.admission.enter)
+        if ticket is None:
+            raise QueueFull(self.retry_after_s())
+        try:
+            async with self._local_slot():
+                yield
+        finally:
+            with anyio.CancelScope(shield=True):  # a disconnect must not leave the ticket counting
+                await anyio.to_thread.run_sync(self.admission.leave, ticket)
+
+    @asynccontextmanager
+    async def _local_slot(self) -> AsyncIterator[None]:
         semaphore = self._semaphore_for_this_loop()
         self.waiting += 1
         try:

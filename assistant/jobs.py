@@ -71,10 +71,15 @@ def failure_reason(exc: Exception) -> str:
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, db: Database, make_job: Callable[[], IngestJob]):
+    def __init__(self, settings: Settings, db: Database, make_job: Callable[[], IngestJob], worker: str = "local"):
         self.settings = settings
         self.db = db
         self.make_job = make_job  # a fresh pipeline per job: it opens the index for writing
+        # Jobs are claimed under this worker's lease, so with several API workers exactly one runs each job; with
+        # shared state on, the worker also polls for jobs queued through other workers and for lapsed leases.
+        self.worker = worker
+        self.lease_s = settings.server.job_lease_s
+        self.poll_s = settings.server.shared_poll_s if settings.server.shared else None
         self.uploads = settings.home / "uploads"  # staging, one folder per job
         self.library = settings.home / "documents"  # <collection>/<name>: re-uploading a name replaces it
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -152,8 +157,21 @@ class JobRunner:
         authorize(principal, "ingest")
         return self.db.jobs.list(principal.key_id, limit=limit, all_keys=principal.is_admin)
 
+    def _next(self) -> str | None:
+        """The next job id to try: from this worker's queue, or (shared state) from the database when idle."""
+        while True:
+            try:
+                return self._queue.get(timeout=self.poll_s)
+            except queue.Empty:
+                try:
+                    self.db.jobs.fail_running("interrupted: the worker running it stopped (its lease lapsed)")
+                    for job in self.db.jobs.queued():
+                        self._queue.put(job.id)
+                except Exception:  # noqa: BLE001 - a database hiccup: poll again later
+                    log.warning("polling for queued ingest jobs failed", exc_info=True)
+
     def _work(self) -> None:
-        while (job_id := self._queue.get()) is not None:
+        while (job_id := self._next()) is not None:
             try:
                 self._run(job_id)
             except Exception:  # noqa: BLE001 - the worker outlives any one job (e.g. its status not saved: a
@@ -168,13 +186,15 @@ class JobRunner:
                 break  # still no room: keep them
             del self._unsaved[earlier]
         try:
-            job = self.db.jobs.update(job_id, "running")
+            job = self.db.jobs.claim(job_id, self.worker, self.lease_s)
         except StorageError as exc:  # not even started: its outcome is this error
             self._unsaved[job_id] = ("failed", exc.message)
             raise
-        if job is None:
+        if job is None:  # another worker claimed it first (or it is gone)
             return
         folder = self.uploads / job_id
+        renewing = threading.Event()
+        threading.Thread(target=self._renew, args=(job_id, renewing), name="ingest-lease", daemon=True).start()
         try:
             target = self.library / job.collection
             target.mkdir(parents=True, exist_ok=True)
@@ -195,4 +215,13 @@ class JobRunner:
                 self._unsaved[job_id] = ("failed", reason)
                 raise
         finally:
+            renewing.set()
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _renew(self, job_id: str, done: threading.Event) -> None:
+        """Keep the job's lease alive while it runs: every third of the lease, so two missed renewals are survived."""
+        while not done.wait(self.lease_s / 3):
+            try:
+                self.db.jobs.renew(job_id, self.worker, self.lease_s)
+            except Exception:  # noqa: BLE001 - try again next time; the lease outlasts one failure
+                log.warning("renewing the lease of ingest job %s failed", job_id, exc_info=True)

@@ -4,10 +4,10 @@ Each key's bucket holds up to `burst` tokens (default: one minute's worth) and r
 `rate_per_minute / 60` tokens a second; a request spends one. A key may therefore burst a full
 minute's allowance at once, then continues at the steady rate.
 
-State is in memory, in this process: restarting resets it, and with several worker processes
-each enforces the limit separately (a key gets N times the rate). A multi-worker deployment
-would keep the buckets in Redis (e.g. a Lua script doing this same arithmetic); not built here
-because the server runs one process per machine (generation is the bottleneck, not HTTP).
+State is in memory, in this process: restarting resets it. This is the single-process default;
+several workers (`ragtune serve --workers N`, `server.shared_state: database`) use
+`assistant.shared_limits.DatabaseRateLimiter`, the same arithmetic on rows every worker shares,
+so N workers never allow N times the rate.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
 class Decision(NamedTuple):
@@ -29,12 +29,23 @@ class Decision(NamedTuple):
         return str(max(1, math.ceil(self.retry_after_s)))
 
 
+class Limiter(Protocol):
+    """What the API needs of a limiter: this module's RateLimiter or shared_limits.DatabaseRateLimiter."""
+
+    shared: bool  # True: each check is a database write, run off the event loop
+
+    def check(self, key: str, cost: float = 1.0) -> Decision: ...
+
+    def remaining(self, key: str) -> int: ...
+
+
 class RateLimiter:
     """Thread-safe token buckets keyed by any string (the API key's id)."""
 
     # Buckets idle long enough to be full again carry no information; drop them every so often
     # so memory tracks active keys, not every key ever seen.
     PRUNE_EVERY = 1024
+    shared = False
 
     def __init__(
         self,

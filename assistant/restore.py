@@ -18,13 +18,18 @@ import sqlite3
 import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from assistant import integrity
 from assistant.backup import FORMAT, FORMAT_VERSION, MANIFEST, PREFIX, ArchiveRejected, BackupError, is_sqlite
 
 
-def restore(archive: Path, home: Path, force: bool = False, keep: tuple[str, ...] = ("models",)) -> dict:
-    """Restore `archive` into `home`; entries named in `keep` (the model cache) survive a forced restore."""
+def restore(archive: Path, home: Path, force: bool = False, keep: tuple[str, ...] = ("models",),
+            load_database: Callable[[Path, dict], dict] | None = None) -> dict:
+    """Restore `archive` into `home`; entries named in `keep` (the model cache) survive a forced restore.
+
+    `load_database(staging, manifest)` runs once every file is verified and before the swap: it puts the server
+    database back (an export into PostgreSQL, see assistant/cli_backup.py); if it raises, nothing is swapped."""
     home = home.resolve()
     if not archive.is_file():
         raise BackupError(f"no archive at {archive}")
@@ -53,6 +58,7 @@ def restore(archive: Path, home: Path, force: bool = False, keep: tuple[str, ...
             for member in members:
                 _extract(tar, member, staging, manifest["files"][member.name])
             _check_databases(staging)
+            database = load_database(staging, manifest) if load_database else {}
             _swap(staging, home, keep)
         except (tarfile.TarError, EOFError, zlib.error) as exc:
             shutil.rmtree(staging, ignore_errors=True)
@@ -61,7 +67,7 @@ def restore(archive: Path, home: Path, force: bool = False, keep: tuple[str, ...
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return {"home": str(home), "files": len(members), "bytes": need, "created_at": manifest.get("created_at"),
-            "source": manifest.get("source"), "left_out_at_backup": manifest.get("left_out", [])}
+            "source": manifest.get("source"), "left_out_at_backup": manifest.get("left_out", []), "database": database}
 
 
 def _checked_members(tar: tarfile.TarFile) -> tuple[dict, list[tarfile.TarInfo]]:

@@ -23,9 +23,9 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 ENV_PREFIX = "RAGTUNE_"
 # Environment variables that choose *which* layers load, or hold secrets that settings only name (API keys:
 # `ragtune eval --api-key`, and the defaults of generator.openai_api_key_env and eval.judge_api_key_env),
-# rather than being a field.
+# rather than being a field. RAGTUNE_SERVE_SETTINGS carries `ragtune serve --workers N`'s whole settings to its workers.
 _LAYER_ENV = {"RAGTUNE_PROFILE", "RAGTUNE_CONFIG", "RAGTUNE_API_KEY", "RAGTUNE_OPENAI_API_KEY",
-              "RAGTUNE_JUDGE_API_KEY"}
+              "RAGTUNE_JUDGE_API_KEY", "RAGTUNE_SERVE_SETTINGS"}
 
 
 class SettingsError(ValueError):
@@ -205,6 +205,30 @@ class ServerSettings(_Section):
     cors_max_age_s: int = Field(
         600, ge=0, le=86_400, description="How long a browser may cache a CORS preflight answer, in seconds."
     )
+    workers: int = Field(
+        1, ge=1, le=64, description="API worker processes `ragtune serve` starts on one port (`--workers`); above 1 "
+        "the shared state is the database whatever `shared_state` says."
+    )
+    shared_state: Literal["process", "database"] = Field(
+        "process", description="Where rate limits, generation admission and job leases live: `process` (memory of "
+        "one server process, the default) or `database` (shared by several workers or hosts; a write per request)."
+    )
+    shared_poll_s: float = Field(
+        1.0, gt=0, le=60, description="database shared state: how often, in seconds, a worker looks for queued jobs "
+        "of other workers, lapsed job leases and adapter promotions made through another worker."
+    )
+    job_lease_s: float = Field(
+        60.0, ge=5, description="database shared state: a running ingest job's lease, in seconds, renewed every "
+        "third of it; a job whose lease lapsed (its worker died) is failed as interrupted."
+    )
+    admission_ticket_s: float = Field(
+        900.0, ge=10, description="database shared state: how long, in seconds, a generation counts against the "
+        "deployment's queue at most (a killed worker's tickets lapse after it)."
+    )
+
+    @property
+    def shared(self) -> bool:
+        return self.shared_state == "database" or self.workers > 1
 
 
 class SynthSettings(_Section):

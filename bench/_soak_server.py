@@ -33,7 +33,7 @@ def server_env(real: bool, home: Path, max_queue: int, fake_delay_s: float, max_
 class Server:
     """`ragtune serve` in its own process group on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, workers: int = 1):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -41,7 +41,8 @@ class Server:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "assistant.cli", "serve", "--port", str(self.port)], cwd=common.PROJECT,
+                [sys.executable, "-m", "assistant.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
+                cwd=common.PROJECT,
                 env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 600) -> float:

@@ -1,6 +1,7 @@
 """Soak: concurrent chat (JSON and SSE), search, upload and feedback clients against a live server.
 
     .venv/bin/python bench/soak.py [--duration-s 120] [--clients 8] [--real] [--fake-delay-s 0.01]
+    .venv/bin/python bench/soak.py --workers 1,2,4 [--postgres] [--limit 60]   (see bench/_soak_workers.py)
 
 The server runs as its own process on loopback (`ragtune serve`), so its RSS is measured alone
 (/proc/PID/status every --rss-every-s; its parser worker children are added as "tree"). Phase 1
@@ -183,21 +184,24 @@ def job_outcomes(url: str, key: str, job_ids: list[str], wait_s: float = 120) ->
 # --- set-up and report -------------------------------------------------------------------------
 
 
-def prepare_home(real: bool) -> tuple[Path, str]:
-    """A home with the Kestrel sample documents ingested and an API key (chat + ingest)."""
+def prepare_home(real: bool, database_url: str = "", ingest: bool = True) -> tuple[Path, str]:
+    """A home with the Kestrel sample documents ingested and an API key (chat + ingest) in its database."""
     from assistant import assembly
     from assistant.settings import load_settings
 
     home = common.CACHE_ROOT / ("soak-real" if real else "soak-fake")
-    overrides = {"home": str(home)}
+    overrides: dict = {"home": str(home)}
     if real:
         overrides["generator"] = {"cache_dir": str(common.CACHE_ROOT / "models")}
+    if database_url:
+        overrides["server"] = {"database_url": database_url}
     settings = load_settings(profile="default" if real else "test", environ={}, overrides=overrides)
-    job = assembly.ingest_job(settings)
-    report = job.run([SAMPLE_DOCS], settings.default_collection)
-    job.store.close()
-    if report.exit_code() != 0:
-        raise SystemExit(f"ingest failed: {report.counts()}")
+    if ingest:
+        job = assembly.ingest_job(settings)
+        report = job.run([SAMPLE_DOCS], settings.default_collection)
+        job.store.close()
+        if report.exit_code() != 0:
+            raise SystemExit(f"ingest failed: {report.counts()}")
     db = assembly.database(settings)
     _, key = db.keys.create(f"soak-{int(time.time())}", "chat,ingest", all_collections=True)
     db.dispose()
@@ -222,7 +226,16 @@ def main() -> int:
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--shed-duration-s", type=float, default=20)
     p.add_argument("--rss-every-s", type=float, default=2.0)
+    p.add_argument("--workers", default="", help="e.g. 1,2,4: the soak mix per worker count, then a per-key limit "
+                   "check (bench/_soak_workers.py); fake backends only")
+    p.add_argument("--postgres", action="store_true", help="--workers: shared state on a throw-away PostgreSQL")
+    p.add_argument("--limit", type=int, default=60, help="--workers: rate_limit_per_minute for the limit check")
     args = p.parse_args()
+    if args.workers:
+        import _soak_workers
+
+        args.mix = MIX
+        return _soak_workers.run(args, prepare_home, run_phase, job_outcomes, route_rows)
     mode = "real" if args.real else "fake"
     load_before = os.getloadavg()
     home, key = prepare_home(args.real)

@@ -1,11 +1,18 @@
 """BM25 keyword index of one collection (bm25s, English stopwords, Snowball stemming).
 
-Built in memory from the docstore when a collection is opened rather than persisted:
-bm25s indexes about 100k short chunks per second here, so a separate file would only add
-a second thing that can disagree with the docstore after a crash.
+Saved beside the FAISS file at the end of each ingest (`index/bm25/<collection>/`, bm25s's own
+numpy + JSON files, no pickle) with the docstore generation it was built from, so the first search
+of a large collection loads it instead of tokenising every chunk again. A directory whose
+generation does not match the docstore (a crash between the writes) is ignored and rebuilt, as
+the FAISS file is: the docstore stays the source of truth.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -19,12 +26,42 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
 
 
 class BM25Index:
-    def __init__(self, chunk_ids: np.ndarray, texts: list[str]):
+    def __init__(self, chunk_ids: np.ndarray, texts: list[str] | None, model: bm25s.BM25 | None = None):
         self.chunk_ids = chunk_ids
         self._position = {int(cid): i for i, cid in enumerate(chunk_ids)}
-        self.model = bm25s.BM25()
-        if texts:
+        self.model = model or bm25s.BM25()
+        if texts and model is None:
             self.model.index(_tokenize(texts), show_progress=False)
+
+    def save(self, directory: Path, generation: int) -> None:
+        """Write into a temporary directory, then swap it in: a reader sees the old files, the new ones, or none."""
+        tmp = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.size:
+            self.model.save(str(tmp), show_progress=False)
+        np.save(tmp / "chunk_ids.npy", np.asarray(self.chunk_ids, dtype=np.int64), allow_pickle=False)
+        (tmp / "meta.json").write_text(json.dumps({"generation": generation, "count": self.size}))
+        old = directory.with_name(f".{directory.name}.{os.getpid()}.old")
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path, generation: int) -> BM25Index | None:
+        """The saved index if it was built from docstore `generation`, else None (the caller rebuilds)."""
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+            if meta.get("generation") != generation:
+                return None
+            chunk_ids = np.load(directory / "chunk_ids.npy", allow_pickle=False)
+            if len(chunk_ids) != meta.get("count"):
+                return None
+            model = bm25s.BM25.load(str(directory), allow_pickle=False) if len(chunk_ids) else None
+            return cls(chunk_ids, None, model)
+        except (OSError, ValueError, KeyError):  # missing, half-swapped or damaged: rebuilt from the docstore
+            return None
 
     @property
     def size(self) -> int:

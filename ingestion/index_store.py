@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -115,28 +116,43 @@ class IndexStore:
             return index
 
     def bm25(self, collection: str) -> BM25Index:
+        """The collection's BM25 index: cached, else the saved one of this docstore generation, else rebuilt."""
         generation = self.docstore.generation(collection)
         with self._lock:
             cached = self._bm25.get(collection)
             if cached and cached[0] == generation:
                 return cached[1]
-            pairs = list(self.docstore.texts(collection))
-            index = BM25Index(np.array([p[0] for p in pairs], dtype=np.int64), [p[1] for p in pairs])
+            index = BM25Index.load(self._bm25_dir(collection), generation) or self._build_bm25(collection)
             self._bm25[collection] = (generation, index)
             return index
 
     def refresh(self, collection: str) -> VectorIndex:
-        """Rebuild and save a collection's FAISS file now (end of an ingest that changed it)."""
+        """Rebuild and save a collection's FAISS file and BM25 index now (end of an ingest that changed it)."""
         with self._lock:
             generation = self.docstore.generation(collection)
             index = self._rebuild_dense(collection, generation)
             self._dense[collection] = (generation, index)
+            bm25 = self._build_bm25(collection)
+            try:
+                bm25.save(self._bm25_dir(collection), generation)
+            except OSError as exc:  # disk full or read-only: searches rebuild it in memory, as before
+                log.warning("could not save the BM25 index for %r (%s); it is rebuilt at first search", collection, exc)
+            self._bm25[collection] = (generation, bm25)
             return index
+
+    def _build_bm25(self, collection: str) -> BM25Index:
+        pairs = list(self.docstore.texts(collection))
+        return BM25Index(np.array([p[0] for p in pairs], dtype=np.int64), [p[1] for p in pairs])
+
+    def _bm25_dir(self, collection: str) -> Path:
+        return self.dir / "bm25" / collection
 
     def remove_stale_temp_files(self) -> None:
         """Delete half-written files that a killed writer left (call while holding the writer lock)."""
         for tmp in [*self.dir.glob(".*.tmp"), *(self.dir / "vectors").glob(".*.tmp")]:
             tmp.unlink(missing_ok=True)
+        for tmp in [*(self.dir / "bm25").glob(".*.tmp"), *(self.dir / "bm25").glob(".*.old")]:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _paths(self, collection: str) -> tuple[Path, Path]:
         base = self.dir / "vectors"

@@ -28,7 +28,10 @@ def build_home(root: Path) -> Path:
     return home
 
 
-def settings_for(home: Path, **overrides):
+def settings_for(home: Path, database_url: str = "", **overrides):
+    """The test profile on `home`; `database_url` (e.g. a PostgreSQL test database) goes to server.database_url."""
+    if database_url:
+        overrides["server"] = {**overrides.get("server", {}), "database_url": database_url}
     return load_settings(profile="test", overrides={"home": str(home), **overrides})
 
 

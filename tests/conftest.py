@@ -62,3 +62,44 @@ def shared_or_skip(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared data set lives beside the project, not in a user's clone)")
     return path
+
+
+# --- storage backends: SQLite (always) and a real PostgreSQL server (when its binaries are installed) ---------
+STORAGE_BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the whole session (started in ~1 s), stopped at the end."""
+    from tests.postgres_server import PostgresServer, find_binaries
+
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed: `apt-get install postgresql` "
+                    "(scripts/setup_test_server.sh does it where it can)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("the psycopg driver is not installed (it is in requirements.lock: run `make setup`)")
+    server = PostgresServer(binaries).start()
+    yield server
+    server.stop()
+
+
+def database_url_for(backend: str, request, directory: Path) -> str:
+    """A fresh, empty database of `backend`: a SQLite file in `directory`, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        return f"sqlite:///{directory / 'ragtune.db'}"
+    return request.getfixturevalue("postgres_server").create_database()
+
+
+@pytest.fixture(params=STORAGE_BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """Per test: each storage backend's fresh database URL (parametrised: the test runs once per backend)."""
+    return database_url_for(request.param, request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=STORAGE_BACKENDS)
+def module_database_url(request, tmp_path_factory) -> str:
+    """Per test module (for module-scoped API clients): each storage backend's fresh database URL."""
+    return database_url_for(request.param, request, tmp_path_factory.mktemp("db"))

@@ -11,13 +11,14 @@ from tests.api_helpers import auth, build_home, settings_for
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(tmp_path_factory, module_database_url):  # a home per storage backend: the tests change its files
     return build_home(tmp_path_factory.mktemp("account"))
 
 
 @pytest.fixture(scope="module")
-def client(home):
-    app = create_app(settings_for(home, server={"rate_limit_per_minute": 10_000}), background_load=False)
+def client(home, module_database_url):  # on SQLite and on PostgreSQL
+    app = create_app(settings_for(home, module_database_url, server={"rate_limit_per_minute": 10_000}),
+                     background_load=False)
     with TestClient(app) as client:
         db = app.state.services.db
         client.admin = auth(db.keys.create("root", "admin")[1])

@@ -14,8 +14,8 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture
-def client(home):
-    app = create_app(settings_for(home), background_load=False)
+def client(home, module_database_url):  # SQLite and PostgreSQL: the conversations and feedback are stored there
+    app = create_app(settings_for(home, module_database_url), background_load=False)
     with TestClient(app) as client:
         record, key = app.state.services.db.keys.create("tester", "chat", all_collections=True)
         client.headers.update(auth(key))

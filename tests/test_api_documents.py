@@ -37,9 +37,9 @@ def wait_job(client, job_id, headers, timeout_s=240):  # generous: a busy CI hos
     raise AssertionError(f"job {job_id} still {job['status']}")
 
 
-def test_upload_ingests_in_the_background_then_list_search_and_delete(tmp_path):
-    home = build_home(tmp_path)
-    app = create_app(settings_for(home, server={"upload_max_mb": 0.01}), background_load=False)
+def test_upload_ingests_in_the_background_then_list_search_and_delete(tmp_path, database_url):
+    home = build_home(tmp_path)  # jobs are stored on SQLite and on PostgreSQL (parametrised)
+    app = create_app(settings_for(home, database_url, server={"upload_max_mb": 0.01}), background_load=False)
     with TestClient(app) as client:
         keys = app.state.services.db.keys
         _, writer = keys.create("writer", "chat,ingest", collections=["team"])

@@ -18,8 +18,8 @@ def make_client(home, **overrides):
 
 
 @pytest.fixture
-def setup(home):
-    app, client = make_client(home)
+def setup(home, module_database_url):  # keys and ownership checks on SQLite and on PostgreSQL
+    app, client = make_client(home, database_url=module_database_url)
     with client:
         keys = app.state.services.db.keys
         _, alice = keys.create("alice", "chat", collections=["default"])

@@ -246,3 +246,60 @@ def test_cli_backup_and_restore_exit_codes(source, tmp_path):
     assert rejected.exit_code == 3 and "archive rejected" in rejected.output and not (tmp_path / "new").exists()
     missing = runner.invoke(app, ["--home", str(tmp_path / "none"), "--profile", "test", "backup", str(out)])
     assert missing.exit_code == 2 and "no home directory" in missing.output
+
+
+# --- a PostgreSQL-backed deployment: the database goes into the archive as an export and comes back ---------
+def _pg_cli(runner, home, url, *args):
+    return runner.invoke(app, ["--home", str(home), "--profile", "test", *args],
+                         env={"RAGTUNE_SERVER__DATABASE_URL": url})
+
+
+def test_a_postgresql_database_is_exported_into_the_archive_and_loaded_back(postgres_server, tmp_path):
+    from assistant.db import Database
+
+    home = tmp_path / "pg-home"
+    home.mkdir()
+    source_url, target_url = postgres_server.create_database("src"), postgres_server.create_database("dst")
+    db = Database(source_url)
+    db.migrate()
+    key, plaintext = db.keys.create("helpdesk", "chat", all_collections=True)
+    conversation = db.conversations.create(key.id, title="hotels")
+    db.conversations.add_message(conversation.id, key.id, "user", "How much is a hotel?")
+    db.dispose()
+    runner, out = CliRunner(), tmp_path / "pg.tar.gz"
+    result = _pg_cli(runner, home, source_url, "backup", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert "exported" in result.output and "api_keys" in result.output
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("MANIFEST.json"))
+    assert manifest["database"]["counts"]["api_keys"] == 1 and manifest["database"]["backend"] == "postgresql"
+
+    restored = _pg_cli(runner, tmp_path / "restored", target_url, "restore", str(out), "--json")
+    assert restored.exit_code == 0, restored.output
+    assert not (tmp_path / "restored" / backup.DATABASE_EXPORT).exists()  # loaded, not left in the home
+    again = Database(target_url)
+    assert again.keys.authenticate(plaintext).id == key.id
+    assert [m.content for m in again.conversations.history(conversation.id, key.id)] == ["How much is a hotel?"]
+    again.conversations.add_message(conversation.id, key.id, "user", "and in London?")  # sequences continue
+    again.dispose()
+    # A database that holds rows is never overwritten without --force; with it, its rows are replaced.
+    refused = _pg_cli(runner, tmp_path / "third", target_url, "restore", str(out))
+    assert refused.exit_code == 2 and "not empty" in refused.output and not (tmp_path / "third").exists()
+    forced = _pg_cli(runner, tmp_path / "fourth", target_url, "restore", str(out), "--force")
+    assert forced.exit_code == 0, forced.output
+    unreachable = _pg_cli(runner, home, "postgresql+psycopg://nobody@/none?host=/nonexistent&port=1", "backup",
+                          str(tmp_path / "x.tar.gz"))
+    assert unreachable.exit_code == 2 and "cannot read the server database" in unreachable.output
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
+def test_a_sqlite_home_archive_restored_into_postgresql_copies_its_rows(source, postgres_server, tmp_path):
+    from assistant.db import Database
+
+    out, target_url = tmp_path / "sqlite.tar.gz", postgres_server.create_database("mig")
+    archive_of(source, out)
+    restored = _pg_cli(CliRunner(), tmp_path / "moved", target_url, "restore", str(out))
+    assert restored.exit_code == 0, restored.output
+    db = Database(target_url)
+    assert [k.name for k in db.keys.list()] == ["helpdesk"]
+    db.dispose()

@@ -15,8 +15,26 @@ from assistant.db import Database, JobStateError, KeySpecError
 from assistant.db.models import Base
 
 
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(Database("sqlite://").alembic_config()).get_current_head()
+
+
+HEAD = _head()  # the newest migration's revision (branches add theirs; the lead re-chains them)
+
+
 @pytest.fixture
-def db(tmp_path) -> Database:
+def db(database_url) -> Database:
+    """Each test runs on SQLite and on a real PostgreSQL server (see tests/conftest.py)."""
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Database:
     database = Database(f"sqlite:///{tmp_path / 'ragtune.db'}")
     database.migrate()
     yield database
@@ -39,26 +57,28 @@ def _answer(db, key_id, conversation_id, text_="Hotels cost 180 EUR [1]."):
 
 # --- schema ---------------------------------------------------------------------------------------
 def test_migrating_an_empty_database_matches_the_models(db):
-    assert db.revision() == "0002"
+    assert db.revision() == HEAD
     assert set(db.table_names()) >= {"api_keys", "conversations", "messages", "citations", "feedback", "jobs"}
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_migrate_is_idempotent_persistent_and_reversible(tmp_path):
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+def test_migrate_is_idempotent_persistent_and_reversible(database_url):
+    url = database_url
     Database(url).migrate()
     again = Database(url)  # a fresh engine: the first migration was committed
-    assert again.revision() == "0002"
+    assert again.revision() == HEAD
     again.migrate()
     again.downgrade("base")
     assert again.table_names() == ["alembic_version"]
     again.migrate()
-    assert again.revision() == "0002"
+    assert again.revision() == HEAD
+    again.dispose()
 
 
-def test_sqlite_is_tuned_and_enforces_foreign_keys(db):
+def test_sqlite_is_tuned_and_enforces_foreign_keys(sqlite_db):
+    db = sqlite_db
     with db.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -69,7 +89,7 @@ def test_sqlite_is_tuned_and_enforces_foreign_keys(db):
 
 def test_assembly_database_uses_the_home_and_migrates(settings):
     database = assembly.database(settings)
-    assert database.revision() == "0002"
+    assert database.revision() == HEAD
     assert (settings.home / "ragtune.db").exists()
 
 

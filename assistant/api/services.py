@@ -15,7 +15,7 @@ from assistant.db import Database
 from assistant.errors import ApiError
 from assistant.inference_queue import InferenceQueue
 from assistant.jobs import JobRunner
-from assistant.rate_limit import RateLimiter
+from assistant.rate_limit import Limiter
 from assistant.settings import Settings
 
 
@@ -25,7 +25,7 @@ class Services:
     db: Database
     jobs: JobRunner
     queue: InferenceQueue
-    limiter: RateLimiter
+    limiter: Limiter  # a DatabaseRateLimiter with several workers (server.shared_state)
     metrics: Metrics
     notes: dict[str, str] = field(default_factory=dict)  # what /readyz says while loading or after a failure
     _chat: ChatService | None = None
@@ -64,7 +64,10 @@ async def principal(request: Request) -> Principal:
     # A database read (and at most one write a minute): on a worker thread, so a locked database delays this
     # request, not the event loop that /healthz and every stream share.
     who = await anyio.to_thread.run_sync(authenticate, svc.db.keys, dict(request.headers))
-    decision = svc.limiter.check(who.key_id)
+    if svc.limiter.shared:  # a database write: off the event loop too
+        decision = await anyio.to_thread.run_sync(svc.limiter.check, who.key_id)
+    else:
+        decision = svc.limiter.check(who.key_id)
     if not decision.allowed:
         raise ApiError(
             "rate_limited",

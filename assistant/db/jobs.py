@@ -8,9 +8,10 @@ Transitions are checked: a job finishes once, and a finished job never runs agai
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from assistant.db.models import Job, utcnow
 from assistant.db.records import JOB_STATUSES, JobRecord
@@ -83,6 +84,29 @@ class JobStore:
                 raise JobStateError(f"job {job_id} is {row.status}; it cannot become {status}")
             return _record(row)
 
+    def claim(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+        """Start a queued job under `owner`'s lease (`lease_s` seconds); None when another worker has it already.
+
+        One conditional UPDATE: of several workers trying at once, exactly one moves it queued -> running."""
+        now = utcnow()
+        with self.db.session() as session:
+            changed = session.execute(
+                update(Job).where(Job.id == job_id, Job.status == "queued")
+                .values(status="running", started_at=now, lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_s))
+            ).rowcount
+            if not changed:
+                return None
+            return _record(session.get(Job, job_id, populate_existing=True))
+
+    def renew(self, job_id: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease of a job `owner` runs; False when it is no longer running under that owner."""
+        with self.db.session() as session:
+            return bool(session.execute(
+                update(Job).where(Job.id == job_id, Job.status == "running", Job.lease_owner == owner)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+            ).rowcount)
+
     def queued(self) -> list[JobRecord]:
         """Every key's queued jobs, oldest first: what a worker picks up (after a restart too)."""
         query = select(Job).where(Job.status == "queued").order_by(Job.created_at, Job.id)
@@ -90,10 +114,13 @@ class JobStore:
             return [_record(r) for r in session.scalars(query)]
 
     def fail_running(self, reason: str = "interrupted: the server stopped while the job ran") -> int:
-        """Mark jobs left `running` by a stopped process as failed; call once at startup, before workers."""
+        """Mark jobs left `running` by a stopped process as failed: those without a lease, or whose lease lapsed
+        (its worker died). A job another live worker runs keeps renewing its lease and is left alone."""
+        now = utcnow()
+        lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
         with self.db.session() as session:
             result = session.execute(
-                update(Job).where(Job.status == "running").values(status="failed", error=reason, finished_at=utcnow())
+                update(Job).where(Job.status == "running", lapsed).values(status="failed", error=reason, finished_at=now)
             )
             return int(result.rowcount or 0)
 

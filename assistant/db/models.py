@@ -1,6 +1,6 @@
 """The ORM tables: API keys, conversations with their messages and citations, feedback, jobs.
 
-Only the `assistant.db` stores touch these classes; everything outside gets the plain records
+Only the `assistant.db` stores (and assistant/shared_limits.py) touch these classes; everything outside gets the plain records
 of `records.py`, so no caller holds a live ORM object across a session (async handlers would
 otherwise hit detached-instance errors). Changing a table means a new Alembic revision in
 `assistant/migrations/versions/`; `tests/test_db.py` fails while the two disagree.
@@ -184,3 +184,28 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker running the job and until when its lease holds (renewed while it runs): with several API
+    # workers, only a job whose lease lapsed (its worker died) is failed as interrupted.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RateBucket(Base):
+    """A key's token bucket shared by every API worker (assistant/shared_limits.py)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # Unix seconds of the last spend or refusal
+
+
+class AdmissionTicket(Base):
+    """A generation running or waiting in some worker; counted to bound the deployment's queue."""
+
+    __tablename__ = "admission_tickets"
+    __table_args__ = (Index("ix_admission_tickets_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    worker: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)  # Unix seconds: a ticket a killed worker left lapses
