@@ -338,9 +338,15 @@ class GuardrailsSettings(_Section):
 
 
 class EvalSettings(_Section):
-    batch_size: int = Field(8, ge=1, le=64, description="In-process: answers generated together per batch (CPU decoding "
-                            "costs about the same for 8 rows as for 1).")
-    max_new_tokens: int = Field(96, ge=8, description="Cap per evaluated answer, in generator tokens.")
+    batch_size: int = Field(1, ge=1, le=64, description="In-process: answers generated together. 1 = one at a time "
+                            "through the decoding /v1/chat uses, so the scorecard scores what is served; >1 = padded "
+                            "batches, ~2.5x cheaper per answer on CPU, but padding can flip a near-tie between two "
+                            "tokens, so answers may differ from served ones.")
+    max_new_tokens: int = Field(0, ge=0, description="Cap per evaluated answer, in generator tokens; 0 = the served cap "
+                                "(`generator.max_new_tokens`), so no answer is cut shorter than a user would read it.")
+    collections: list[str] = Field(default_factory=list, description="In-process: the collections the scorecard "
+                                   "searches (empty = every collection, as an API key that reads all of them does; "
+                                   "the main job scores its own collection, the one it serves).")
     concurrency: int = Field(2, ge=1, le=64, description="--url: requests in flight against the server.")
     request_timeout_s: float = Field(300.0, gt=0, description="--url: per-request timeout, in seconds.")
     judge: str = Field(
