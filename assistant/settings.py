@@ -225,7 +225,9 @@ class SynthSettings(_Section):
     golden_similarity: float = Field(
         0.90, ge=0, le=1, description="Questions at least this similar to a golden-set question are dropped (leak)."
     )
-    round_trip_k: int = Field(5, ge=1, description="The question must retrieve its own chunk within this many hits.")
+    round_trip_k: int = Field(8, ge=1, description="The question must retrieve its own chunk within this many hits "
+                              "(8 = `chat.k`: a chunk chat would show for the question is a fair training oracle; at 5 "
+                              "the filter dropped ~42% of Contoso candidates).")
     distractors: int = Field(3, ge=0, le=10, description="Hard-negative chunks per RAFT example.")
     answer_context_sentences: int = Field(
         2, ge=0, le=5, description="Sentences of the chunk after the fact sentence that join it in a quoted answer "
@@ -235,7 +237,11 @@ class SynthSettings(_Section):
     oracle_drop_fraction: float = Field(
         0.15, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
     )
-    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation, by document.")
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation.")
+    split_by: Literal["chunk", "document"] = Field(
+        "chunk", description="Validation holds out whole chunks (new questions about documents the adapter learned, "
+        "as users ask them) or whole documents (stricter; with few documents it leaves some out of training)."
+    )
     redact_pii: bool = Field(True, description="Redact PII from every text written to the dataset.")
     exclude_golden: list[str] = Field(
         default_factory=list, description="Golden-set JSONL files whose questions must not leak into training data."

@@ -2,7 +2,7 @@
 
 Recipe: setup (chunks, golden questions to keep out) → ask the teacher one question per fact
 sentence → filter (sanity, copy, groundedness, relevance, golden leak, near-duplicate, round-trip)
-→ split by document → build RAFT examples with hard negatives → redact PII → save the dataset,
+→ split (by chunk or document) → build RAFT examples with hard negatives → redact PII → save the dataset,
 every candidate with its filter outcome, the card and the resolved config.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
-from finetune.raft import QaPair, build_examples, split_by_document
+from finetune.raft import QaPair, build_examples, split_by_chunk, split_by_document
 from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
 from ingestion.retriever import Retriever
@@ -108,11 +108,12 @@ class SynthJob:
 
         # --- split and build RAFT examples ------------------------------------------------------
         pairs = [self._pair(c, collection, documents[c["chunk"].document].sha256) for c in alive]
-        split = split_by_document(pairs, cfg.val_fraction, cfg.seed)
+        split = (split_by_chunk if cfg.split_by == "chunk" else split_by_document)(pairs, cfg.val_fraction, cfg.seed)
         # Distractors may come from any chunk of the collection except excluded documents.
         chunk_rows = {c.id: c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded}
         examples = build_examples(
-            pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact
+            pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact,
+            cfg.split_by,
         ) if pairs else []
 
         # --- save ----------------------------------------------------------------------------
