@@ -237,6 +237,17 @@ class SynthSettings(_Section):
     oracle_drop_fraction: float = Field(
         0.15, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
     )
+    distill_samples: int = Field(
+        0, ge=0, le=16, description="Self-distilled targets: tries per example at the teacher's model (the base model "
+        "by default) on the served prompt, the first greedy, the rest sampled; the first answer that is grounded in "
+        "the oracle, covers the fact and cites only the oracle becomes the target, else the quote stays. 0 = quotes "
+        "only. Each try costs one answer's generation."
+    )
+    distill_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the tries after the first.")
+    distill_max_new_tokens: int = Field(96, ge=8, description="Cap per try, in tokens; an answer cut there is rejected.")
+    distill_min_coverage: float = Field(
+        0.5, ge=0, le=1, description="Share of the fact sentence's content words an accepted answer must contain."
+    )
     val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation.")
     split_by: Literal["chunk", "document"] = Field(
         "chunk", description="Validation holds out whole chunks (new questions about documents the adapter learned, "

@@ -115,6 +115,7 @@ class SynthJob:
             pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact,
             cfg.split_by,
         ) if pairs else []
+        distilled = self._distill(examples, pairs, chunk_rows, progress)
 
         # --- save ----------------------------------------------------------------------------
         train = [e for e in examples if e["split"] == "train"]
@@ -140,11 +141,32 @@ class SynthJob:
             "examples": {"train": len(train), "val": len(val),
                          "refusal_targets": sum(not e["oracle_in_context"] for e in examples)},
             "per_document": _per_document(examples),
+            "self_distilled": distilled,
             "pii_redacted": cfg.redact_pii,
             "dataset_sha256": dataset_hash(out_dir),
             "samples": examples[:3],
         })
         return result
+
+    def _distill(self, examples: list[dict], pairs: list[QaPair], chunk_rows: dict, progress: Progress | None) -> dict:
+        """Self-distilled targets where the model's own answer passes (finetune.self_distill); {} when off."""
+        cfg = self.cfg
+        if not cfg.distill_samples or not examples:
+            return {}
+        from finetune.self_distill import DistillConfig, distill, tries
+
+        config = DistillConfig(cfg.distill_samples, cfg.distill_temperature, cfg.distill_max_new_tokens,
+                               cfg.min_answer_recall, cfg.distill_min_coverage, cfg.seed)
+        oracles = {e["oracle_chunk_id"]: self.redact(chunk_rows[e["oracle_chunk_id"]].text) for e in examples}
+        facts = {p.id: self.redact(p.quote) for p in pairs}
+        total, done = tries(examples, config), [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], total)
+
+        return distill(examples, oracles, facts, self.teacher.generator, config, advance)
 
     # --- filters ---------------------------------------------------------------------------------
     def _text_filters(self, candidates: list[dict], tally: F.FilterTally) -> list[dict]:
