@@ -201,6 +201,11 @@ class SynthSettings(_Section):
         description="Use the teacher's own short answers when they pass the groundedness filter (for strong "
         "teachers); otherwise every answer is the quoted chunk sentence.",
     )
+    question_kinds: list[Literal["direct", "procedural", "paraphrase"]] = Field(
+        default_factory=lambda: ["direct", "procedural", "paraphrase"], min_length=1,
+        description="How the teacher is asked to phrase questions, taken in turn: `direct` (what the fact says), "
+        "`procedural` ('how do I ...'), `paraphrase` (everyday words instead of the document's).",
+    )
     facts_per_chunk: int = Field(2, ge=1, le=10, description="Sentences of each chunk a question is asked about.")
     teacher_batch_size: int = Field(8, ge=1, le=64, description="Teacher prompts generated together (padded batches on "
                                     "a local model, concurrent requests on a server); 1 = one at a time.")

@@ -89,7 +89,9 @@ class SynthJob:
             if progress:
                 progress(done[0], len(jobs))
 
-        answers = self.teacher.ask_many([(jobs[i][0].text, jobs[i][1]) for i in asked], self.batch_size, advance) if asked else []
+        kinds = [cfg.question_kinds[i % len(cfg.question_kinds)] for i in asked]  # in turn, reproducibly
+        answers = self.teacher.ask_many([(jobs[i][0].text, jobs[i][1]) for i in asked], self.batch_size, advance,
+                                        kinds) if asked else []
         outputs.update(zip(asked, answers))
         candidates: list[dict[str, Any]] = [
             {"chunk": chunk, "fact": fact, "question": outputs[i].question, "short_answer": outputs[i].short_answer}

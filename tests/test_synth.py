@@ -227,3 +227,11 @@ def test_quoted_answers_take_the_following_sentences_and_the_one_a_pronoun_needs
     assert answer_passage(chunk, "Appeals go to the plan office.", 0) == "Appeals go to the plan office."
     assert answer_passage(chunk, "Orthodontics is excluded.", 3) == "Orthodontics is excluded."  # table fragment stops it
     assert answer_passage(chunk, "not in the chunk.", 2) == "not in the chunk."
+
+
+def test_question_kinds_change_the_asking_not_the_passage():
+    from finetune.teacher import KINDS, teacher_prompt
+
+    prompts = {kind: teacher_prompt("Passage text.", "The fact.", kind) for kind in KINDS}
+    assert len(set(prompts.values())) == 3 and "how do I" in prompts["procedural"] and "everyday" in prompts["paraphrase"]
+    assert all(p.endswith("Passage: Passage text.\nFact: The fact.\nQuestion:") for p in prompts.values())
