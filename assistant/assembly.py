@@ -50,7 +50,7 @@ def database(settings: Settings, migrate: bool = True) -> Database:
 
 
 def generator(settings: Settings) -> Generator:
-    """The answer-writing model (loads weights for the transformers backend: seconds once converted),
+    """The answer-writing model (local: OpenVINO or transformers, seconds to load once converted/exported),
     with the adapter registry's versions resident: `name@vN` each, and `name` for the promoted one."""
     built = build_generator(settings)
     if settings.generator.mode != "openai":  # a remote server serves its own adapters
@@ -125,7 +125,8 @@ def teacher(settings: Settings, spec: str | None = None, model_name: str | None 
         chosen = base.model_copy(update={"mode": "openai", "openai_base_url": spec[len("openai:"):],
                                          "openai_model": model_name or base.openai_model})
     else:
-        chosen = base.model_copy(update={"mode": "transformers", "model": spec})
+        local = base.mode if base.mode in ("auto", "openvino", "transformers") else "auto"
+        chosen = base.model_copy(update={"mode": local, "model": spec})
     built = build_generator(settings.model_copy(update={"generator": chosen}))
     ident = {"fake": "fake", "openai": f"openai:{chosen.openai_base_url}@{chosen.openai_model}"}.get(
         chosen.mode, f"transformers:{chosen.model}")

@@ -1,4 +1,4 @@
-"""One contract for every generation backend: the fake and transformers (a tiny random model).
+"""One contract for every generation backend: the fake, transformers and OpenVINO (a tiny random model).
 
 The openai backend runs the same checks against a real server in test_openai_backend_server.py.
 Backend-specific behaviour (the fake's answers, checkpoint resolution, greedy decoding equal to
@@ -58,17 +58,23 @@ def tiny_model_dir(root):
     return root / "tiny", adapter
 
 
-@pytest.fixture(scope="module", params=["fake", "transformers"])
+@pytest.fixture(scope="module", params=["fake", "transformers", "openvino"])
 def backend(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)
     if request.param == "fake":
         adapter = root / "adapter"
         adapter.mkdir()
         return FakeGenerator(), adapter
+    base, adapter = tiny_model_dir(root)
+    settings = GeneratorSettings(model=str(base), context_window_tokens=512, openvino_weights="fp32")
+    if request.param == "openvino":
+        pytest.importorskip("openvino_genai")
+        from assistant.runtime.openvino_backend import OpenVINOGenerator
+
+        return OpenVINOGenerator(settings, root / "cache"), adapter  # exports the tiny model (seconds)
     from assistant.runtime.transformers_backend import TransformersGenerator
 
-    base, adapter = tiny_model_dir(root)
-    return TransformersGenerator(GeneratorSettings(model=str(base), context_window_tokens=512), root / "cache"), adapter
+    return TransformersGenerator(settings, root / "cache"), adapter
 
 
 def generate(generator, max_new_tokens=12, stop=(), adapter=None, cancel=None, prompt_text=PROMPT):

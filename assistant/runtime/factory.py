@@ -1,9 +1,18 @@
-"""Builds the configured generator; the transformers and openai backends import lazily (torch, httpx)."""
+"""Builds the configured generator; every backend imports lazily (torch, openvino, httpx).
+
+`auto` (the default) serves the local model with OpenVINO GenAI when it is installed and the model exports
+(about 10x faster decoding on a CPU than transformers, see README "Measured numbers"), and falls back to the
+transformers backend with a logged reason otherwise. Training (finetune/) always uses transformers itself.
+"""
 
 from __future__ import annotations
 
-from assistant.runtime.base import Generator
+import logging
+
+from assistant.runtime.base import Generator, GeneratorError
 from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def build_generator(settings: Settings) -> Generator:
@@ -16,6 +25,26 @@ def build_generator(settings: Settings) -> Generator:
         from assistant.runtime.openai_backend import OpenAIGenerator
 
         return OpenAIGenerator(g)
+    if g.mode == "openvino" or (g.mode == "auto" and g.device == "cpu"):  # a GPU device: torch serves it
+        try:
+            from assistant.runtime.openvino_backend import OpenVINOGenerator
+        except ImportError as exc:
+            if g.mode == "openvino":
+                raise GeneratorError(f"generator.mode is openvino but OpenVINO GenAI is not installed ({exc})") from None
+            log.warning("generator: OpenVINO GenAI is not installed (%s); using the transformers backend", exc)
+        else:
+            try:
+                return OpenVINOGenerator(g, settings.models_dir)
+            except Exception as exc:
+                if g.mode == "openvino" or _not_a_model_problem(exc):
+                    raise
+                log.warning("generator: OpenVINO cannot serve %s (%s: %s); using the transformers backend",
+                            g.model, type(exc).__name__, exc)
     from assistant.runtime.transformers_backend import TransformersGenerator
 
     return TransformersGenerator(g, settings.models_dir)
+
+
+def _not_a_model_problem(exc: Exception) -> bool:
+    """Errors that transformers would hit too (missing model, bad hashes, bad adapter): report, do not fall back."""
+    return isinstance(exc, GeneratorError) and "OpenVINO" not in str(exc)
