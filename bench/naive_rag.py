@@ -49,6 +49,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)}")
     p.add_argument("--models", type=Path, default=Path(".pytest_cache/d/ragtune-models"),
                    help="converted checkpoints (generator.cache_dir; the tests' cache by default: no reconversion)")
+    p.add_argument("--from-jsonl", type=Path, help="summarise an earlier (or interrupted) run's TAG.jsonl; no generation")
     p.add_argument("--tag", default="naive_rag", help="name of the result files in bench/results/")
     return p.parse_args(argv)
 
@@ -92,14 +93,14 @@ def ragtune_prompts(service, question: str) -> dict[str, tuple[str, list[tuple[s
     }
 
 
-def generate(generator, text: str, cap: int) -> tuple[str, list[int], float]:
+def generate(generator, tokenizer, text: str, cap: int) -> tuple[str, list[int], float]:
     from assistant import prompt
     from assistant.runtime.base import GenerationRequest
 
     started = time.monotonic()
     request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES))
     answer = "".join(generator.stream(request, threading.Event())).strip()
-    return answer, generator.tokenizer(answer, add_special_tokens=False)["input_ids"], time.monotonic() - started
+    return answer, tokenizer(answer, add_special_tokens=False)["input_ids"], time.monotonic() - started
 
 
 def score(answer: str, reference: str, embed) -> dict[str, Any]:
@@ -119,9 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eval.stats import mean_ci, paired_delta
 
     args = parse_args(argv)
-    common.require_contoso()
     variants = [v for v in args.variants.split(",") if v]
     lengths = sorted({min(int(n), args.cap) for n in args.lengths.split(",")} | {args.cap})
+    if args.from_jsonl:
+        rows = [json.loads(line) for line in args.from_jsonl.read_text().splitlines() if line.strip()]
+        done = {r["id"] for r in rows if r["variant"] == variants[-1] and r["length"] == args.cap}
+        rows = [r for r in rows if r["id"] in done]  # questions every variant answered
+        report(args, summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta), len(done))
+        return 0
+    common.require_contoso()
     settings = load_settings(profile="default", overrides={"home": str(args.home), "generator": {"cache_dir": str(args.models)}})
     retriever = assembly.retriever(settings)
     if not retriever.store.docstore.collections():
@@ -129,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         assembly.ingest_job(settings).run(common.contoso_pdfs(), "contoso")
         retriever = assembly.retriever(settings)
     generator = assembly.generator(settings)
+    from transformers import AutoTokenizer
+
+    from assistant.runtime.checkpoint import resolve_model_dir
+
+    # The checkpoint's own tokenizer cuts answers to each length, whichever backend decodes.
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(settings.generator.model, args.models))
     service = assembly.chat_service(settings, retriever, generator)
     model = SentenceTransformer(str(common.model_dir()), device="cpu", local_files_only=True)
     embed = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
@@ -146,9 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if variant not in prompts:  # gate refused
                     answer, tokens, seconds = prompt.REFUSAL, [], 0.0
                 else:
-                    answer, tokens, seconds = generate(generator, prompts[variant][0], args.cap)
+                    answer, tokens, seconds = generate(generator, tokenizer, prompts[variant][0], args.cap)
                 for length in lengths:
-                    cut = generator.tokenizer.decode(tokens[:length], skip_special_tokens=True).strip() if tokens else answer
+                    cut = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip() if tokens else answer
                     out = {"id": row["id"], "variant": variant, "length": length, "answer": cut, "seconds": round(seconds, 1),
                            "tokens": len(tokens), "pages": prompts.get(variant, ("", []))[1],
                            **score(cut, row["reference"], embed)}
@@ -156,16 +169,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log.write(json.dumps(out, default=str) + "\n")
                 log.flush()
             common.console.print(f"  {number}/{len(golden)} {row['id']}", style="dim")
-    summary = summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta)
-    table = common.table(f"Naive RAG vs ragtune's answer half, {len(golden)} Contoso dev questions (delta vs served@{args.cap})",
+    report(args, summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta), len(golden))
+    return 0
+
+
+def report(args: argparse.Namespace, summary: list[dict[str, Any]], questions: int) -> None:
+    table = common.table(f"Naive RAG vs ragtune's answer half, {questions} Contoso dev questions (delta vs served@{args.cap})",
                          ["variant", "len", "F1", "sim", "cited", "dF1 [95%]", "dsim [95%]"], [
         (s["variant"], s["length"], f"{s['token_f1']:.3f}", f"{s['similarity']:.3f}", f"{s['cited']:.2f}",
          f"{s['d_token_f1']:+.3f} [{s['d_token_f1_ci'][0]:+.3f}, {s['d_token_f1_ci'][1]:+.3f}]",
          f"{s['d_similarity']:+.3f} [{s['d_similarity_ci'][0]:+.3f}, {s['d_similarity_ci'][1]:+.3f}]") for s in summary])
     common.console.print(table)
     common.write_json(args.tag, {"environment": common.environment(), "args": {k: str(v) for k, v in vars(args).items()},
-                                 "questions": len(golden), "rows": summary})
-    return 0
+                                 "questions": questions, "rows": summary})
 
 
 def summarise(rows, variants, lengths, cap, mean_ci, paired_delta) -> list[dict[str, Any]]:
