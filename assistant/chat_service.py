@@ -149,13 +149,7 @@ class ChatService:
             yield TokenEvent(prompt.REFUSAL)
             yield FinalEvent(self._no_context_answer(request, prepared, started))
             return
-        generation = GenerationRequest(
-            prompt=prepared.prompt_text,
-            max_new_tokens=self._max_new_tokens(request),
-            stop=list(prompt.STOP_SEQUENCES),
-            adapter=self.adapter_for(request),
-            temperature=self.generation.temperature,
-        )
+        generation = self.generation_request(request, prepared)
         stats = GenerationStats()
         pieces: list[str] = []
         first_token_ms = None
@@ -201,11 +195,7 @@ class ChatService:
                  (p if p is not None and r.question == q else self.prepare(r))
                  for r, v, p, q in zip(requests, verdicts, given, asked)]
         pending = [i for i, p in enumerate(ready) if p is not None and p.prompt_text is not None]
-        generations = [
-            GenerationRequest(ready[i].prompt_text or "", self._max_new_tokens(requests[i]), list(prompt.STOP_SEQUENCES),
-                              adapter=self.adapter_for(requests[i]))
-            for i in pending
-        ]
+        generations = [self.generation_request(requests[i], ready[i]) for i in pending]
         started = time.monotonic()
         outputs = generate_many(self.generator, generations, batch_size, on_done)
         each_ms = (time.monotonic() - started) * 1000 / max(1, len(pending))
@@ -224,6 +214,17 @@ class ChatService:
         return [a for a in answers if a is not None]
 
     # --- helpers ------------------------------------------------------------------------------
+    def generation_request(self, request: ChatRequest, prepared: Prepared) -> GenerationRequest:
+        """What the model is asked: one builder for serving and for offline batches (the scorecard), so both
+        decode with the same cap, temperature, stop sequences and adapter."""
+        return GenerationRequest(
+            prompt=prepared.prompt_text or "",
+            max_new_tokens=self._max_new_tokens(request),
+            stop=list(prompt.STOP_SEQUENCES),
+            adapter=self.adapter_for(request),
+            temperature=self.generation.temperature,
+        )
+
     def _max_new_tokens(self, request: ChatRequest) -> int:
         cap = self.generation.max_new_tokens
         return min(request.max_new_tokens or cap, cap)

@@ -146,8 +146,8 @@ class Pipeline:
                 self.progress(f"eval {variant}", done[0], total)
             return advance
 
-        run = run_eval(self.settings, self.config.golden, "rag,rag+lora", ref, None, None, out, self.config.eval_limit,
-                       [], bar)
+        run = run_eval(self._scoring_settings(), self.config.golden, "rag,rag+lora", ref, None, None, out,
+                       self.config.eval_limit, [], bar)
         metric = self.config.promote_metric
         values = run.summary["variants"]
         detail = f"{metric}: base+RAG {values['rag'].get(metric, 0):.3f}, LoRA+RAG {values['rag+lora'].get(metric, 0):.3f}"
@@ -198,8 +198,13 @@ class Pipeline:
 
         return load_recipe(self.config.recipe)
 
+    def _scoring_settings(self):
+        """The scorecard searches the collection this job ingests and serves (all its home holds in the demo)."""
+        scoring = self.settings.eval.model_copy(update={"collections": [self.config.collection]})
+        return self.settings.model_copy(update={"eval": scoring})
+
     def _eval_settings(self) -> list[Any]:
-        s = self.settings
+        s = self._scoring_settings()
         return [self.config.eval_limit, s.eval.model_dump(), s.chat.model_dump(), s.retrieval.model_dump(),
                 s.guardrails.model_dump(mode="json"), s.generator.model]
 

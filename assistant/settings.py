@@ -242,6 +242,11 @@ class SynthSettings(_Section):
         description="Use the teacher's own short answers when they pass the groundedness filter (for strong "
         "teachers); otherwise every answer is the quoted chunk sentence.",
     )
+    question_kinds: list[Literal["direct", "procedural", "paraphrase"]] = Field(
+        default_factory=lambda: ["direct", "procedural", "paraphrase"], min_length=1,
+        description="How the teacher is asked to phrase questions, taken in turn: `direct` (what the fact says), "
+        "`procedural` ('how do I ...'), `paraphrase` (everyday words instead of the document's).",
+    )
     facts_per_chunk: int = Field(2, ge=1, le=10, description="Sentences of each chunk a question is asked about.")
     teacher_batch_size: int = Field(8, ge=1, le=64, description="Teacher prompts generated together (padded batches on "
                                     "a local model, concurrent requests on a server); 1 = one at a time.")
@@ -266,7 +271,9 @@ class SynthSettings(_Section):
     golden_similarity: float = Field(
         0.90, ge=0, le=1, description="Questions at least this similar to a golden-set question are dropped (leak)."
     )
-    round_trip_k: int = Field(5, ge=1, description="The question must retrieve its own chunk within this many hits.")
+    round_trip_k: int = Field(8, ge=1, description="The question must retrieve its own chunk within this many hits "
+                              "(8 = `chat.k`: a chunk chat would show for the question is a fair training oracle; at 5 "
+                              "the filter dropped ~42% of Contoso candidates).")
     distractors: int = Field(3, ge=0, le=10, description="Hard-negative chunks per RAFT example.")
     answer_context_sentences: int = Field(
         2, ge=0, le=5, description="Sentences of the chunk after the fact sentence that join it in a quoted answer "
@@ -276,7 +283,22 @@ class SynthSettings(_Section):
     oracle_drop_fraction: float = Field(
         0.15, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
     )
-    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation, by document.")
+    distill_samples: int = Field(
+        0, ge=0, le=16, description="Self-distilled targets: tries per example at the teacher's model (the base model "
+        "by default) on the served prompt, the first greedy, the rest sampled; the first answer that is grounded in "
+        "the oracle, covers the fact and cites only the oracle becomes the target, else the quote stays. 0 = quotes "
+        "only. Each try costs one answer's generation."
+    )
+    distill_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the tries after the first.")
+    distill_max_new_tokens: int = Field(96, ge=8, description="Cap per try, in tokens; an answer cut there is rejected.")
+    distill_min_coverage: float = Field(
+        0.5, ge=0, le=1, description="Share of the fact sentence's content words an accepted answer must contain."
+    )
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="Share of pairs held out for validation.")
+    split_by: Literal["chunk", "document"] = Field(
+        "chunk", description="Validation holds out whole chunks (new questions about documents the adapter learned, "
+        "as users ask them) or whole documents (stricter; with few documents it leaves some out of training)."
+    )
     redact_pii: bool = Field(True, description="Redact PII from every text written to the dataset.")
     exclude_golden: list[str] = Field(
         default_factory=list, description="Golden-set JSONL files whose questions must not leak into training data."
@@ -379,9 +401,15 @@ class GuardrailsSettings(_Section):
 
 
 class EvalSettings(_Section):
-    batch_size: int = Field(8, ge=1, le=64, description="In-process: answers generated together per batch (CPU decoding "
-                            "costs about the same for 8 rows as for 1).")
-    max_new_tokens: int = Field(96, ge=8, description="Cap per evaluated answer, in generator tokens.")
+    batch_size: int = Field(1, ge=1, le=64, description="In-process: answers generated together. 1 = one at a time "
+                            "through the decoding /v1/chat uses, so the scorecard scores what is served; >1 = padded "
+                            "batches, ~2.5x cheaper per answer on CPU, but padding can flip a near-tie between two "
+                            "tokens, so answers may differ from served ones.")
+    max_new_tokens: int = Field(0, ge=0, description="Cap per evaluated answer, in generator tokens; 0 = the served cap "
+                                "(`generator.max_new_tokens`), so no answer is cut shorter than a user would read it.")
+    collections: list[str] = Field(default_factory=list, description="In-process: the collections the scorecard "
+                                   "searches (empty = every collection, as an API key that reads all of them does; "
+                                   "the main job scores its own collection, the one it serves).")
     concurrency: int = Field(2, ge=1, le=64, description="--url: requests in flight against the server.")
     request_timeout_s: float = Field(300.0, gt=0, description="--url: per-request timeout, in seconds.")
     judge: str = Field(

@@ -1,7 +1,8 @@
 """Who answers the golden questions: the assistant in this process, or a deployed server.
 
 Both return the same plain rows, so scoring and reports do not care where answers came from.
-In-process answers are generated in batches and retrieval is done once per question for all
+In-process answers go through the chat service with the served settings (cap, temperature, rails,
+one answer at a time unless `eval.batch_size` > 1), and retrieval is done once per question for all
 variants that retrieve (the retrieved chunks do not depend on the adapter). Remote answers go
 through `/v1/chat` with an API key, exactly as a ticket tool would send them.
 """
@@ -39,9 +40,11 @@ def _row(answer: dict[str, Any], contexts: list[dict[str, Any]], latency_ms: flo
 
 
 class InProcessAnswerer:
-    def __init__(self, service, docstore, batch_size: int = 8, max_new_tokens: int = 96):
+    def __init__(self, service, docstore, batch_size: int = 1, max_new_tokens: int = 0,
+                 collections: list[str] | None = None):
         self.service, self.docstore, self.batch_size = service, docstore, batch_size
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = max_new_tokens or None  # None: the served cap, as /v1/chat applies it
+        self.collections = list(collections) if collections else None  # None: every collection
         self.description = "in-process"
         self.model = service.generator.name
         self._prepared: dict[str, Any] = {}  # question id -> retrieval + prompt, shared by variants
@@ -49,8 +52,8 @@ class InProcessAnswerer:
     def answer(self, variant: Variant, rows: list[GoldenRow], on_done: Done) -> list[dict[str, Any]]:
         from assistant.chat_service import ChatRequest
 
-        requests = [ChatRequest(r.question, adapter=variant.adapter, retrieval=variant.retrieval,
-                                max_new_tokens=self.max_new_tokens) for r in rows]
+        requests = [ChatRequest(r.question, collections=self.collections, adapter=variant.adapter,
+                                retrieval=variant.retrieval, max_new_tokens=self.max_new_tokens) for r in rows]
         if variant.retrieval:
             prepared = [self._prepared.get(r.id) or self._prepared.setdefault(r.id, self.service.prepare(q))
                         for r, q in zip(rows, requests)]
@@ -70,7 +73,7 @@ class InProcessAnswerer:
 class RemoteAnswerer:
     """A deployed ragtune: POST /v1/chat, a few requests at a time (the server queues the rest)."""
 
-    def __init__(self, url: str, api_key: str, concurrency: int = 2, timeout_s: float = 300.0, max_new_tokens: int = 96):
+    def __init__(self, url: str, api_key: str, concurrency: int = 2, timeout_s: float = 300.0, max_new_tokens: int = 0):
         import httpx
 
         self.description = f"url {url}"
@@ -95,8 +98,9 @@ class RemoteAnswerer:
 
     def answer(self, variant: Variant, rows: list[GoldenRow], on_done: Done) -> list[dict[str, Any]]:
         def one(row: GoldenRow) -> dict[str, Any]:
-            body = {"message": row.question, "adapter": variant.adapter, "retrieval": variant.retrieval,
-                    "max_new_tokens": self.max_new_tokens}
+            body = {"message": row.question, "adapter": variant.adapter, "retrieval": variant.retrieval}
+            if self.max_new_tokens:  # else the server's own cap, what its users get
+                body["max_new_tokens"] = self.max_new_tokens
             started = time.monotonic()
             response = self.client.post("/v1/chat", json=body)
             if response.status_code != 200:

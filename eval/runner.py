@@ -64,7 +64,8 @@ def in_process_answerer(settings: Settings):
     retriever = assembly.retriever(settings)
     generator = assembly.generator(settings)
     service = assembly.chat_service(settings, retriever, generator)
-    return InProcessAnswerer(service, retriever.store.docstore, settings.eval.batch_size, settings.eval.max_new_tokens)
+    return InProcessAnswerer(service, retriever.store.docstore, settings.eval.batch_size, settings.eval.max_new_tokens,
+                             settings.eval.collections)
 
 
 def record_in_registry(settings: Settings, run, variants) -> None:

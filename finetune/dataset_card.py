@@ -50,7 +50,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines.append(f"| {row['filter']} | {row['entered']} | {row['passed']} | {acceptance} |")
     lines += ["", "## Per document", "", "| Document | Split | Train | Val |", "| --- | --- | ---: | ---: |"]
     for name, counts in sorted(card["per_document"].items()):
-        lines.append(f"| {name} | {card['split'].get(name, '-')} | {counts['train']} | {counts['val']} |")
+        side = card["split"].get(name) or "+".join(k for k in ("train", "val") if counts[k])  # by chunk: both
+        lines.append(f"| {name} | {side} | {counts['train']} | {counts['val']} |")
     lines += ["", "## Examples", ""]
     for example in card.get("samples", []):
         lines += [f"**Q:** {example['question']}", "", f"**Target:** {example['answer']}", "",

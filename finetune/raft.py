@@ -1,7 +1,8 @@
 """RAFT training examples (Zhang et al. 2024): a question, its oracle chunk and hard-negative distractors.
 
 Distractors are the chunks our own retriever ranks highest for the question (what the model will
-really see in chat), never the oracle and never a chunk that also contains the quoted fact. In a
+really see in chat), never the oracle and never a chunk that also contains the quoted fact; the
+passages keep the retriever's order, as chat shows them. In a
 fraction of examples the oracle is left out and the target is our refusal: the model should say the
 documents do not answer rather than answer from memory. The prompt is `assistant.prompt.render`,
 the exact text the chat runtime sends, so what is trained is what is served.
@@ -32,6 +33,31 @@ class QaPair:
     teacher: str
     answer_source: str  # "quote" or "teacher"
     scores: dict[str, Any] = field(default_factory=dict)
+
+
+def unit(by: str, document: str, chunk_id: int) -> str:
+    """The split's key for a chunk: its document (by "document") or the chunk itself (by "chunk")."""
+    return document if by == "document" else f"{document}#{chunk_id}"
+
+
+def split_by_chunk(pairs: list[QaPair], val_fraction: float, seed: int) -> dict[str, str]:
+    """unit("chunk", ...) -> "train" | "val": whole chunks (all their questions) go to validation until it
+    holds `val_fraction` of the pairs. Every document keeps chunks in training, so validation asks new
+    questions about the documents the adapter learned (what users and the golden sets do); split by
+    document, six Contoso PDFs put the handbook and the role library wholly in validation."""
+    per_chunk: dict[str, int] = defaultdict(int)
+    for pair in pairs:
+        per_chunk[unit("chunk", pair.document, pair.chunk_id)] += 1
+    units = sorted(per_chunk)
+    random.Random(seed).shuffle(units)
+    split = {u: "train" for u in units}
+    target, in_val = val_fraction * len(pairs), 0
+    for key in units:
+        if in_val >= target or len(units) - sum(v == "val" for v in split.values()) <= 1:
+            break
+        split[key] = "val"
+        in_val += per_chunk[key]
+    return split
 
 
 def split_by_document(pairs: list[QaPair], val_fraction: float, seed: int) -> dict[str, str]:
@@ -71,29 +97,41 @@ def build_examples(
     oracle_drop_fraction: float,
     seed: int,
     redact: Callable[[str], str] = lambda text: text,
+    by: str = "document",
 ) -> list[dict[str, Any]]:
+    """`split` keys are `unit(by, ...)`. By chunk, a chunk no question was asked about may be a distractor
+    in either split; a validation oracle never appears in a training prompt (nor the reverse)."""
     rng = random.Random(seed)
+
+    def side_of(document: str, chunk_id: int, default: str | None = None) -> str | None:
+        return split.get(unit(by, document, chunk_id), default if by == "chunk" else None)
+
     # Exactly the configured share of each split loses its oracle (not a coin flip per example).
     dropped: set[str] = set()
     for side in ("train", "val"):
-        ids = [p.id for p in pairs if split[p.document] == side]
+        ids = [p.id for p in pairs if side_of(p.document, p.chunk_id) == side]
         dropped |= set(rng.sample(ids, round(oracle_drop_fraction * len(ids))))
     results = retriever.search_many(
         [p.question for p in pairs], k=distractors + 12, collections=sorted({p.collection for p in pairs}) or None
     )
     examples = []
     for pair, hits in zip(pairs, results):
-        side = split[pair.document]
+        side = side_of(pair.document, pair.chunk_id)
         negatives = [
             h.chunk_id for h in hits
             if h.chunk_id != pair.chunk_id
             and h.chunk_id in chunks  # excluded documents never appear
-            and split.get(h.document) == side  # a validation chunk never appears in training prompts
+            and side_of(h.document, h.chunk_id, side) == side  # a validation chunk never appears in training prompts
             and not _same_text(pair.quote, h.text)  # overlapping chunks can hold the fact too
         ][:distractors]
         drop_oracle = pair.id in dropped
-        context = list(negatives) if drop_oracle else [pair.chunk_id, *negatives]
-        rng.shuffle(context)
+        # Served order: the passages as the retriever ranked them (chat shows them best first), the oracle at
+        # its own rank; an oracle the retriever missed goes to a random place.
+        rank = {h.chunk_id: n for n, h in enumerate(hits)}
+        context = sorted(negatives, key=rank.__getitem__)
+        if not drop_oracle:
+            at = sum(rank[c] < rank[pair.chunk_id] for c in context) if pair.chunk_id in rank else rng.randint(0, len(context))
+            context.insert(at, pair.chunk_id)
         docs = [prompt.PromptDoc.of(chunks[c], redact) for c in context]
         question = redact(pair.question)
         if drop_oracle:

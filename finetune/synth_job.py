@@ -2,7 +2,7 @@
 
 Recipe: setup (chunks, golden questions to keep out) → ask the teacher one question per fact
 sentence → filter (sanity, copy, groundedness, relevance, golden leak, near-duplicate, round-trip)
-→ split by document → build RAFT examples with hard negatives → redact PII → save the dataset,
+→ split (by chunk or document) → build RAFT examples with hard negatives → redact PII → save the dataset,
 every candidate with its filter outcome, the card and the resolved config.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
-from finetune.raft import QaPair, build_examples, split_by_document
+from finetune.raft import QaPair, build_examples, split_by_chunk, split_by_document
 from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
 from ingestion.retriever import Retriever
@@ -89,7 +89,9 @@ class SynthJob:
             if progress:
                 progress(done[0], len(jobs))
 
-        answers = self.teacher.ask_many([(jobs[i][0].text, jobs[i][1]) for i in asked], self.batch_size, advance) if asked else []
+        kinds = [cfg.question_kinds[i % len(cfg.question_kinds)] for i in asked]  # in turn, reproducibly
+        answers = self.teacher.ask_many([(jobs[i][0].text, jobs[i][1]) for i in asked], self.batch_size, advance,
+                                        kinds) if asked else []
         outputs.update(zip(asked, answers))
         candidates: list[dict[str, Any]] = [
             {"chunk": chunk, "fact": fact, "question": outputs[i].question, "short_answer": outputs[i].short_answer}
@@ -108,12 +110,14 @@ class SynthJob:
 
         # --- split and build RAFT examples ------------------------------------------------------
         pairs = [self._pair(c, collection, documents[c["chunk"].document].sha256) for c in alive]
-        split = split_by_document(pairs, cfg.val_fraction, cfg.seed)
+        split = (split_by_chunk if cfg.split_by == "chunk" else split_by_document)(pairs, cfg.val_fraction, cfg.seed)
         # Distractors may come from any chunk of the collection except excluded documents.
         chunk_rows = {c.id: c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded}
         examples = build_examples(
-            pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact
+            pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact,
+            cfg.split_by,
         ) if pairs else []
+        distilled = self._distill(examples, pairs, chunk_rows, progress)
 
         # --- save ----------------------------------------------------------------------------
         train = [e for e in examples if e["split"] == "train"]
@@ -139,11 +143,32 @@ class SynthJob:
             "examples": {"train": len(train), "val": len(val),
                          "refusal_targets": sum(not e["oracle_in_context"] for e in examples)},
             "per_document": _per_document(examples),
+            "self_distilled": distilled,
             "pii_redacted": cfg.redact_pii,
             "dataset_sha256": dataset_hash(out_dir),
             "samples": examples[:3],
         })
         return result
+
+    def _distill(self, examples: list[dict], pairs: list[QaPair], chunk_rows: dict, progress: Progress | None) -> dict:
+        """Self-distilled targets where the model's own answer passes (finetune.self_distill); {} when off."""
+        cfg = self.cfg
+        if not cfg.distill_samples or not examples:
+            return {}
+        from finetune.self_distill import DistillConfig, distill, tries
+
+        config = DistillConfig(cfg.distill_samples, cfg.distill_temperature, cfg.distill_max_new_tokens,
+                               cfg.min_answer_recall, cfg.distill_min_coverage, cfg.seed)
+        oracles = {e["oracle_chunk_id"]: self.redact(chunk_rows[e["oracle_chunk_id"]].text) for e in examples}
+        facts = {p.id: self.redact(p.quote) for p in pairs}
+        total, done = tries(examples, config), [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], total)
+
+        return distill(examples, oracles, facts, self.teacher.generator, config, advance)
 
     # --- filters ---------------------------------------------------------------------------------
     def _text_filters(self, candidates: list[dict], tally: F.FilterTally) -> list[dict]:

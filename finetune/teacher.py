@@ -42,6 +42,29 @@ _SHOTS = [
     ),
 ]
 _HEADER = "Write one question an employee would ask that the fact answers, then a short answer.\n\n"
+# Question kinds, so the data asks the way people do and not one narrow way (each job gets one in turn):
+# kind -> (header, shots); the passages and facts of the shots are shared, only the asking changes.
+KINDS = {
+    "direct": (_HEADER, [(p, f, q, a) for p, f, q, a in _SHOTS]),
+    "procedural": (
+        "Write one 'how do I' or 'what should I do' question an employee would ask that the fact answers, then a "
+        "short answer.\n\n",
+        [(_SHOTS[0][0], _SHOTS[0][1], "What should I do if I need a library book for a month?",
+          "Books can be borrowed for up to three weeks, so return it and borrow it again."),
+         (_SHOTS[1][0], _SHOTS[1][1], "How do I get the plants on my floor watered?",
+          "You do not need to: the facilities team waters them every Tuesday."),
+         (_SHOTS[2][0], _SHOTS[2][1], "How do I join the staff choir?", "Come to any rehearsal; no audition is needed.")],
+    ),
+    "paraphrase": (
+        "Write one question an employee would ask that the fact answers, in everyday words rather than the "
+        "passage's wording, then a short answer.\n\n",
+        [(_SHOTS[0][0], _SHOTS[0][1], "For how long may I hang on to a book I took from the library?", "Up to three weeks."),
+         (_SHOTS[1][0], _SHOTS[1][1], "Is someone looking after the greenery in the office?",
+          "Yes, the facilities team waters the plants every Tuesday."),
+         (_SHOTS[2][0], _SHOTS[2][1], "Is there a try-out before I can sing with the company choir?",
+          "No, new singers can join at any rehearsal.")],
+    ),
+}
 
 
 @dataclass
@@ -50,9 +73,10 @@ class TeacherOutput:
     short_answer: str  # "" when the teacher wrote none
 
 
-def teacher_prompt(passage: str, fact: str) -> str:
-    parts = [_HEADER]
-    for shot_passage, shot_fact, question, answer in _SHOTS:
+def teacher_prompt(passage: str, fact: str, kind: str = "direct") -> str:
+    header, shots = KINDS[kind]
+    parts = [header]
+    for shot_passage, shot_fact, question, answer in shots:
         parts.append(f"Passage: {shot_passage}\nFact: {shot_fact}\nQuestion: {question}\nShort answer: {answer}\n\n")
     parts.append(f"Passage: {' '.join(passage.split())}\nFact: {' '.join(fact.split())}\nQuestion:")
     return "".join(parts)
@@ -76,18 +100,20 @@ class Teacher:
         self.want_answers = want_answers
         self.seed = seed
 
-    def ask(self, passage: str, fact: str) -> TeacherOutput:
-        return parse_output("".join(self.generator.stream(self._request(passage, fact), threading.Event())))
+    def ask(self, passage: str, fact: str, kind: str = "direct") -> TeacherOutput:
+        return parse_output("".join(self.generator.stream(self._request(passage, fact, kind), threading.Event())))
 
     def ask_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8,
-                 on_done: Callable[[int], None] | None = None) -> list[TeacherOutput]:
-        """`ask` for many (passage, fact) pairs, in padded batches where the backend batches (same outputs)."""
-        requests = [self._request(passage, fact) for passage, fact in pairs]
+                 on_done: Callable[[int], None] | None = None, kinds: Sequence[str] = ()) -> list[TeacherOutput]:
+        """`ask` for many (passage, fact) pairs, in padded batches where the backend batches (same outputs);
+        `kinds` gives each pair its question kind (default: direct)."""
+        kinds = list(kinds) or ["direct"] * len(pairs)
+        requests = [self._request(passage, fact, kind) for (passage, fact), kind in zip(pairs, kinds)]
         return [parse_output(text) for text, _ in generate_many(self.generator, requests, batch_size, on_done)]
 
-    def _request(self, passage: str, fact: str) -> GenerationRequest:
+    def _request(self, passage: str, fact: str, kind: str = "direct") -> GenerationRequest:
         return GenerationRequest(
-            prompt=teacher_prompt(passage, fact),
+            prompt=teacher_prompt(passage, fact, kind),
             max_new_tokens=96 if self.want_answers else 40,
             stop=["\n\n", "\nPassage:", "\nFact:"] if self.want_answers else ["\n"],
             temperature=0.0,  # greedy: the same chunks give the same dataset

@@ -93,3 +93,15 @@ def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live,
     # Only a stream closed before its final event stores the partial answer as "cancelled".
     cancelled = [m for m in messages if m.finish_reason == "cancelled"]
     assert cancelled and 0 < len(cancelled[-1].content.split()) < 10
+
+
+def test_the_sources_shown_reach_the_sdk_even_when_the_answer_cites_none(live, monkeypatch):
+    generator = live[0].state.services.chat.generator
+    monkeypatch.setattr(generator, "completion", lambda request: "Hotels in Berlin cost at most 180 EUR a night.")
+    messages = [{"role": "user", "content": "What is the hotel rate cap in Berlin?"}]
+    response = client(live).chat.completions.create(model="ragtune", messages=messages)
+    assert response.model_extra["citations"] == []  # nothing cited as [n]: before, the client got no document
+    sources = response.model_extra["sources"]
+    assert sources[0]["document"] == "travel.md" and sources[0]["number"] == 1 and "180 EUR" in sources[0]["snippet"]
+    chunks = list(client(live).chat.completions.create(model="ragtune", stream=True, messages=messages))
+    assert [s["chunk_id"] for s in chunks[-1].model_extra["sources"]] == [s["chunk_id"] for s in sources]

@@ -46,10 +46,11 @@ def test_a_ticket_gets_a_cited_draft_and_no_conversation(client, monkeypatch):
     response = client.post("/v1/tickets/draft", headers=client.agent, json={"ticket": TICKET})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) >= {"draft", "refused", "citations", "guardrails", "request_id"}
+    assert set(body) >= {"draft", "refused", "citations", "sources", "guardrails", "request_id"}
     assert "180 EUR" in body["draft"] and body["refused"] is False and len(body["request_id"]) == 32
     citation = body["citations"][0]
     assert citation["document"] == "travel.md" and set(citation) >= {"number", "page", "heading", "chunk_id", "snippet"}
+    assert body["sources"][0] == citation  # every passage the model was shown, cited or not
     question = next(line for line in seen[0].splitlines() if line.startswith("Question: "))
     assert question == f"Question: {' '.join(TICKET.split())} {TICKET_TASK}"  # the chat prompt, ticket as question
     assert seen[0].startswith(prompt.INSTRUCTION.format(refusal=prompt.REFUSAL))

@@ -125,3 +125,11 @@ def test_each_quickstart_key_revokes_the_previous_one(tmp_path):
     keys = assembly.database(settings).keys
     assert keys.authenticate(first) is None and keys.authenticate(second).name == QUICKSTART_KEY
     assert keys.authenticate(second).scopes == ("chat",)
+
+
+def test_the_main_jobs_scorecard_searches_the_collection_it_serves_at_the_served_cap(settings):
+    from assistant.pipeline import Pipeline
+
+    scoring = Pipeline(settings)._scoring_settings()
+    assert scoring.eval.collections == [settings.pipeline.collection]
+    assert scoring.eval.max_new_tokens == 0 and scoring.eval.batch_size == 1  # the served cap, the served decoding

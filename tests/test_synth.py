@@ -8,7 +8,7 @@ import pytest
 
 from assistant import assembly, prompt
 from finetune import qa_filters as F
-from finetune.raft import QaPair, build_examples, split_by_document
+from finetune.raft import QaPair, build_examples, split_by_chunk, split_by_document, unit
 from finetune.synth_job import SynthJob
 from finetune.teacher import parse_output, teacher_prompt
 from tests.conftest import make_corpus
@@ -97,6 +97,26 @@ def test_split_is_by_document():
     assert split == split_by_document(pairs, 0.2, seed=1)
 
 
+def test_split_by_chunk_keeps_every_document_in_training_and_no_chunk_on_both_sides():
+    pairs = [QaPair(f"{i}-{j}", "q?", "a", "a", i, "c", f"doc{i % 3}", "", "t", "quote") for i in range(40) for j in range(2)]
+    split = split_by_chunk(pairs, 0.25, seed=1)
+    val = [p for p in pairs if split[unit("chunk", p.document, p.chunk_id)] == "val"]
+    assert len(val) == 20 and len({p.chunk_id for p in val}) == 10  # both questions of a chunk go together
+    assert {p.document for p in pairs if split[unit("chunk", p.document, p.chunk_id)] == "train"} == {"doc0", "doc1", "doc2"}
+    assert split == split_by_chunk(pairs, 0.25, seed=1)
+
+
+def test_raft_examples_split_by_chunk_never_show_a_validation_oracle_in_training(indexed):
+    pairs, chunks = pairs_for(indexed, per_doc=100)
+    split = split_by_chunk(pairs, 0.3, seed=0)
+    examples = build_examples(pairs, chunks, assembly.retriever(indexed), split, 3, 0.0, 0, by="chunk")
+    val_oracles = {p.chunk_id for p in pairs if split[unit("chunk", p.document, p.chunk_id)] == "val"}
+    assert val_oracles and any(e["split"] == "train" for e in examples)
+    for example in examples:
+        if example["split"] == "train":
+            assert not val_oracles & set(example["context_chunk_ids"])
+
+
 def test_raft_examples_hold_oracle_and_hard_negatives_in_the_served_format(indexed):
     pairs, chunks = pairs_for(indexed)
     retriever = assembly.retriever(indexed)
@@ -112,6 +132,9 @@ def test_raft_examples_hold_oracle_and_hard_negatives_in_the_served_format(index
         assert {chunks[c].document for c in context} <= {d for d, s in split.items() if s == example["split"]}
         docs = [prompt.PromptDoc(chunks[c].document, chunks[c].page, chunks[c].heading, chunks[c].text) for c in context]
         assert example["prompt"] == prompt.render(docs, pair.question)
+        order = [h.chunk_id for h in retriever.search(pair.question, k=15)]
+        if all(c in order for c in context):  # the served order: as the retriever ranked them
+            assert context == sorted(context, key=order.index)
         if example["oracle_in_context"]:
             position = context.index(pair.chunk_id) + 1
             assert example["completion"] == prompt.completion(f"{pair.answer} [{position}]")
@@ -162,8 +185,9 @@ def test_synth_job_writes_a_split_redacted_dataset_with_a_card(settings, tmp_pat
     train = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
     val = [json.loads(x) for x in (out / "val.jsonl").read_text().splitlines()]
     assert train and val and result.train_examples == len(train)
-    assert not {e["document"] for e in train} & {e["document"] for e in val}
-    assert not {c for e in train for c in e["context_chunk_ids"]} & {c for e in val for c in e["context_chunk_ids"]}
+    # Split by chunk (the default): no oracle of one split is shown in the other's prompts.
+    assert not {e["oracle_chunk_id"] for e in val} & {c for e in train for c in e["context_chunk_ids"]}
+    assert not {e["oracle_chunk_id"] for e in train} & {c for e in val for c in e["context_chunk_ids"]}
     text = (out / "train.jsonl").read_text() + (out / "val.jsonl").read_text() + (out / "candidates.jsonl").read_text()
     assert "@contoso.example" not in text and "7946" not in text  # PII redacted everywhere written
     assert "guide_3.md" not in text  # excluded document: neither oracle nor distractor
@@ -203,3 +227,11 @@ def test_quoted_answers_take_the_following_sentences_and_the_one_a_pronoun_needs
     assert answer_passage(chunk, "Appeals go to the plan office.", 0) == "Appeals go to the plan office."
     assert answer_passage(chunk, "Orthodontics is excluded.", 3) == "Orthodontics is excluded."  # table fragment stops it
     assert answer_passage(chunk, "not in the chunk.", 2) == "not in the chunk."
+
+
+def test_question_kinds_change_the_asking_not_the_passage():
+    from finetune.teacher import KINDS, teacher_prompt
+
+    prompts = {kind: teacher_prompt("Passage text.", "The fact.", kind) for kind in KINDS}
+    assert len(set(prompts.values())) == 3 and "how do I" in prompts["procedural"] and "everyday" in prompts["paraphrase"]
+    assert all(p.endswith("Passage: Passage text.\nFact: The fact.\nQuestion:") for p in prompts.values())

@@ -1,7 +1,9 @@
 """OpenAI-compatible endpoints, so ticket tools and SDKs that speak OpenAI use ragtune unchanged.
 
-`model` selects the adapter; retrieval is always applied and the cited sources travel in an extra
-top-level `citations` field (in the last chunk when streaming). The endpoint is stateless like
+`model` selects the adapter; retrieval is always applied. Extra top-level fields (in the last chunk
+when streaming) carry `citations` (the sources the answer cites as [n]) and `sources` (every passage
+the model was shown, best first): a client gets the documents even when the answer cites none. The
+official SDK keeps unknown fields: `completion.model_extra["sources"]`. The endpoint is stateless like
 OpenAI's: earlier messages are the history, nothing is stored. System messages are ignored: the
 instruction is part of our prompt format, which the adapters were trained on.
 """
@@ -53,8 +55,8 @@ def _usage(answer: ChatAnswer) -> dict[str, int]:
     operation_id="createChatCompletion",
     summary="OpenAI-compatible chat completion, with RAG",
     description="Accepts the OpenAI chat-completions request (messages, model = adapter name, stream, max_tokens). "
-    "The last message must be the user's question. Answers carry `citations` and `guardrails` (rails that acted) "
-    "as extra fields.",
+    "The last message must be the user's question. Answers carry `citations` (sources cited as [n]), `sources` "
+    "(every passage the model was shown) and `guardrails` (rails that acted) as extra fields.",
     status_code=200,
     operation_class=EventStreamOperation,
     responses=error_responses(400, *KEYED, 404, 413, 502, 503),
@@ -81,6 +83,7 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": _finish(answer)}],
         "usage": _usage(answer),
         "citations": [asdict(c) for c in answer.citations],
+        "sources": [asdict(c) for c in answer.sources],
         "refused": answer.refused,
         "guardrails": answer.guardrails,
         "request_id": turn.request_id,
@@ -103,7 +106,7 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
                 answer = event.answer
                 svc.metrics.observe_answer(answer)
                 yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations],
-                            guardrails=answer.guardrails)
+                            sources=[asdict(c) for c in answer.sources], guardrails=answer.guardrails)
             event = await events.__anext__()
     except StopAsyncIteration:
         yield ServerSentEventMessage(data="[DONE]")

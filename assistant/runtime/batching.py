@@ -2,8 +2,8 @@
 
 A backend may offer `generate_batch(requests) -> [(text, stats)]` for requests that share one
 adapter (transformers: padded batches; openai: concurrent requests the server batches itself).
-Backends without it (the fake) are streamed one request at a time. Serving never uses this path:
-interactive answers stream through the inference queue.
+Backends without it (the fake), and `batch_size` 1, stream one request at a time through the backend's
+`stream`, the decoding serving uses: the scorecard's default, so it scores what /v1/chat returns.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def generate_many(
 ) -> list[tuple[str, GenerationStats]]:
     results: list[tuple[str, GenerationStats] | None] = [None] * len(requests)
     batch = getattr(generator, "generate_batch", None)
-    if batch is None or batch_size <= 1:
+    # Sampled requests are streamed too: padded batches decode greedily only.
+    if batch is None or batch_size <= 1 or any(r.temperature > 0 for r in requests):
         for index, request in enumerate(requests):
             stats = GenerationStats()
             results[index] = ("".join(generator.stream(request, threading.Event(), stats)), stats)

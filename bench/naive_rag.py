@@ -1,0 +1,207 @@
+"""A naive 40-line RAG next to ragtune's answer half, and an ablation of the answer half, on the SAME questions.
+
+    .venv/bin/python bench/naive_rag.py [--home DIR] [--limit 30] [--cap 128] [--variants naive,served,...]
+        [--lengths 48,80,128] [--tag naive_rag]
+
+The naive baseline: page text (pypdf) in 800-character windows, MiniLM, a flat FAISS inner-product
+index, the top 3 windows in a plain prompt, greedy decoding, the same Gemma 3 270M. ragtune's rows use
+its own index of the Contoso PDFs (ingested into --home if missing) and change ONE thing each against
+`served` (the prompt /v1/chat renders):
+
+    served        ChatService.prepare: hybrid top k=8, packed, instruction + numbered headers, best first
+    top3          the same hits, only the best 3 in the prompt (context size)
+    best_last     the same packed hits in reverse order, the best next to the question (context order)
+    plain_prompt  the same packed hits in the naive prompt's wording, no headers (prompt wording)
+    naive         the naive baseline above
+
+Answer length is ablated without decoding again: greedy decoding's first L tokens do not depend on
+the cap, so each answer is generated once at --cap and cut at every L in --lengths (re-tokenised).
+Questions run round-robin over the variants, so an interrupted run still compares every variant on
+the same questions. Scores per answer: token F1 (SQuAD) and cosine similarity of MiniLM embeddings
+of answer and reference (what RAGAS' semantic similarity computes), cited ([n]) and refused; deltas
+against `served` at the cap are paired-bootstrap intervals (eval/stats.py). Writes
+bench/results/TAG.jsonl (one line per answer, as it goes) and TAG.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import _common as common
+import numpy as np
+import retrieval_quality
+
+NAIVE_PROMPT = "Answer the question based on the context below.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
+VARIANTS = ("served", "naive", "top3", "best_last", "plain_prompt")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--home", type=Path, default=Path("/tmp/ragtune-bench/naive-rag-contoso"), help="ragtune home with the Contoso index")
+    p.add_argument("--limit", type=int, default=30, help="answerable Contoso dev questions (0 = all 120)")
+    p.add_argument("--cap", type=int, default=128, help="new tokens generated per answer (then cut at each --lengths)")
+    p.add_argument("--lengths", default="48,80,128", help="answer lengths scored, in tokens (each <= --cap)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)}")
+    p.add_argument("--models", type=Path, default=Path(".pytest_cache/d/ragtune-models"),
+                   help="converted checkpoints (generator.cache_dir; the tests' cache by default: no reconversion)")
+    p.add_argument("--from-jsonl", type=Path, help="summarise an earlier (or interrupted) run's TAG.jsonl; no generation")
+    p.add_argument("--tag", default="naive_rag", help="name of the result files in bench/results/")
+    return p.parse_args(argv)
+
+
+class NaiveIndex:
+    """The baseline's retrieval: 800-character page windows, MiniLM, flat FAISS (inner product), top 3."""
+
+    def __init__(self, embed_model):
+        import faiss
+
+        self.chunks = retrieval_quality.naive_chunks(common.contoso_pdfs())
+        self.model = embed_model
+        vectors = embed_model.encode([c[2] for c in self.chunks], batch_size=32, normalize_embeddings=True)
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def prompt(self, question: str, k: int = 3) -> tuple[str, list[tuple[str, int]]]:
+        query = self.model.encode([question], normalize_embeddings=True).astype(np.float32)
+        _, ids = self.index.search(query, k)
+        picked = [self.chunks[i] for i in ids[0] if i >= 0]
+        context = "\n\n".join(text.strip() for _, _, text in picked)
+        return NAIVE_PROMPT.format(context=context, question=question), [(d, p) for d, p, _ in picked]
+
+
+def ragtune_prompts(service, question: str) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
+    """The served prompt and the one-change variants built from the same retrieved, packed passages."""
+    from assistant import prompt
+    from assistant.chat_service import ChatRequest
+
+    prepared = service.prepare(ChatRequest(question))
+    if prepared.prompt_text is None:  # the retrieval gate refuses: every ragtune variant refuses alike
+        return {}
+    docs = [prompt.PromptDoc(s.document, s.page, s.heading, text) for s, text in zip(prepared.sources, prepared.contexts)]
+    pages = [(s.document, s.page) for s in prepared.sources]
+    plain = "\n\n".join(d.text.strip() for d in docs)
+    return {
+        "served": (prepared.prompt_text, pages),
+        "top3": (prompt.render(docs[:3], question), pages[:3]),
+        "best_last": (prompt.render(docs[::-1], question), pages[::-1]),
+        "plain_prompt": (NAIVE_PROMPT.format(context=plain, question=question), pages),
+    }
+
+
+def generate(generator, tokenizer, text: str, cap: int) -> tuple[str, list[int], float]:
+    from assistant import prompt
+    from assistant.runtime.base import GenerationRequest
+
+    started = time.monotonic()
+    request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES))
+    answer = "".join(generator.stream(request, threading.Event())).strip()
+    return answer, tokenizer(answer, add_special_tokens=False)["input_ids"], time.monotonic() - started
+
+
+def score(answer: str, reference: str, embed) -> dict[str, Any]:
+    from assistant import prompt
+    from eval.text_metrics import token_f1
+
+    vectors = embed([answer or " ", reference])
+    return {"token_f1": token_f1(answer, reference), "similarity": float(np.dot(vectors[0], vectors[1])),
+            "cited": bool(prompt.cited_numbers(answer, 20)), "refused": prompt.is_refusal(answer), "empty": not answer}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sentence_transformers import SentenceTransformer
+
+    from assistant import assembly, prompt
+    from assistant.settings import load_settings
+    from eval.stats import mean_ci, paired_delta
+
+    args = parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    lengths = sorted({min(int(n), args.cap) for n in args.lengths.split(",")} | {args.cap})
+    if args.from_jsonl:
+        rows = [json.loads(line) for line in args.from_jsonl.read_text().splitlines() if line.strip()]
+        done = {r["id"] for r in rows if r["variant"] == variants[-1] and r["length"] == args.cap}
+        rows = [r for r in rows if r["id"] in done]  # questions every variant answered
+        report(args, summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta), len(done))
+        return 0
+    common.require_contoso()
+    settings = load_settings(profile="default", overrides={"home": str(args.home), "generator": {"cache_dir": str(args.models)}})
+    retriever = assembly.retriever(settings)
+    if not retriever.store.docstore.collections():
+        common.console.print(f"ingesting the Contoso PDFs into {args.home} ...")
+        assembly.ingest_job(settings).run(common.contoso_pdfs(), "contoso")
+        retriever = assembly.retriever(settings)
+    generator = assembly.generator(settings)
+    from transformers import AutoTokenizer
+
+    from assistant.runtime.checkpoint import resolve_model_dir
+
+    # The checkpoint's own tokenizer cuts answers to each length, whichever backend decodes.
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(settings.generator.model, args.models))
+    service = assembly.chat_service(settings, retriever, generator)
+    model = SentenceTransformer(str(common.model_dir()), device="cpu", local_files_only=True)
+    embed = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
+    naive = NaiveIndex(model) if "naive" in variants else None
+    golden = common.load_golden()
+    golden = golden[: args.limit] if args.limit else golden
+    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    with (common.RESULTS_DIR / f"{args.tag}.jsonl").open("w", encoding="utf-8") as log:
+        for number, row in enumerate(golden, start=1):
+            prompts = ragtune_prompts(service, row["question"])
+            if naive is not None:
+                prompts["naive"] = naive.prompt(row["question"])
+            for variant in variants:
+                if variant not in prompts:  # gate refused
+                    answer, tokens, seconds = prompt.REFUSAL, [], 0.0
+                else:
+                    answer, tokens, seconds = generate(generator, tokenizer, prompts[variant][0], args.cap)
+                for length in lengths:
+                    cut = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip() if tokens else answer
+                    out = {"id": row["id"], "variant": variant, "length": length, "answer": cut, "seconds": round(seconds, 1),
+                           "tokens": len(tokens), "pages": prompts.get(variant, ("", []))[1],
+                           **score(cut, row["reference"], embed)}
+                    rows.append(out)
+                    log.write(json.dumps(out, default=str) + "\n")
+                log.flush()
+            common.console.print(f"  {number}/{len(golden)} {row['id']}", style="dim")
+    report(args, summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta), len(golden))
+    return 0
+
+
+def report(args: argparse.Namespace, summary: list[dict[str, Any]], questions: int) -> None:
+    table = common.table(f"Naive RAG vs ragtune's answer half, {questions} Contoso dev questions (delta vs served@{args.cap})",
+                         ["variant", "len", "F1", "sim", "cited", "dF1 [95%]", "dsim [95%]"], [
+        (s["variant"], s["length"], f"{s['token_f1']:.3f}", f"{s['similarity']:.3f}", f"{s['cited']:.2f}",
+         f"{s['d_token_f1']:+.3f} [{s['d_token_f1_ci'][0]:+.3f}, {s['d_token_f1_ci'][1]:+.3f}]",
+         f"{s['d_similarity']:+.3f} [{s['d_similarity_ci'][0]:+.3f}, {s['d_similarity_ci'][1]:+.3f}]") for s in summary])
+    common.console.print(table)
+    common.write_json(args.tag, {"environment": common.environment(), "args": {k: str(v) for k, v in vars(args).items()},
+                                 "questions": questions, "rows": summary})
+
+
+def summarise(rows, variants, lengths, cap, mean_ci, paired_delta) -> list[dict[str, Any]]:
+    base = {r["id"]: r for r in rows if r["variant"] == "served" and r["length"] == cap}
+    out = []
+    for variant in variants:
+        for length in lengths:
+            mine = [r for r in rows if r["variant"] == variant and r["length"] == length and r["id"] in base]
+            if not mine:
+                continue
+            entry: dict[str, Any] = {"variant": variant, "length": length, "n": len(mine)}
+            for metric in ("token_f1", "similarity", "cited", "refused", "empty"):
+                entry[metric] = float(np.mean([float(r[metric]) for r in mine]))
+            for metric in ("token_f1", "similarity"):
+                d = paired_delta([base[r["id"]][metric] for r in mine], [r[metric] for r in mine])
+                entry[f"d_{metric}"], entry[f"d_{metric}_ci"] = d.delta, [d.low, d.high]
+            entry["token_f1_ci"] = mean_ci([r["token_f1"] for r in mine])
+            out.append(entry)
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

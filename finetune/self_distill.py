@@ -1,0 +1,103 @@
+"""Self-distilled answer targets with rejection sampling: the model's own good answers become what it trains on.
+
+For each RAFT example whose prompt holds the oracle, the teacher's model (the base model by default:
+self-distillation) answers the served-format prompt, greedily first and then sampled, up to
+`samples` tries. The first answer is kept that
+  - is neither empty, cut at the token cap, nor a refusal,
+  - cites no passage other than the oracle (an uncited answer gets the oracle's [n] appended: it
+    was checked against that passage alone),
+  - is grounded in the oracle (the share of its words found there, as the quote filter measures),
+  - covers the fact (the share of the fact sentence's content words it contains).
+Otherwise the quoted target stays. Training on the model's own accepted answers keeps the adapter
+close to the base model (InstructRAG; self-distillation fine-tuning) while teaching it to answer in
+full sentences and cite, which copied quotes never showed it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from assistant import prompt
+from assistant.runtime.base import GenerationRequest, Generator
+from assistant.runtime.batching import generate_many
+from finetune import qa_filters as F
+
+_STOP = frozenset("the a an of to in for on at by is are was be or and with as that this from it its your you".split())
+_CITATION = re.compile(r"\s*\[\d{1,2}\]")
+
+
+@dataclass
+class DistillConfig:
+    samples: int  # tries per example (the first greedy); 0 = off
+    temperature: float  # of the tries after the first
+    max_new_tokens: int
+    min_recall: float  # groundedness in the oracle, as `qa_filters.grounded`
+    min_coverage: float  # share of the fact's content words in the answer
+    seed: int = 0
+
+
+def coverage(answer: str, fact: str) -> float:
+    wanted = {w for w in F.words(fact) if w not in _STOP and len(w) > 2}
+    return len(wanted & set(F.words(answer))) / len(wanted) if wanted else 0.0
+
+
+def accept(answer: str, finish_reason: str, oracle: str, fact: str, position: int, shown: int,
+           cfg: DistillConfig) -> tuple[str | None, str]:
+    """(the target, "") when the answer is kept, else (None, why not)."""
+    text = " ".join(answer.split())
+    if not text or prompt.is_refusal(text):
+        return None, "empty or refusal"
+    if finish_reason == "length":
+        return None, "cut at the token cap"
+    cited = prompt.cited_numbers(text, shown)
+    if any(n != position for n in cited):
+        return None, "cites another passage"
+    body = _CITATION.sub("", text)
+    if not F.grounded(body, oracle, cfg.min_recall).ok:
+        return None, "not grounded in the oracle"
+    if coverage(body, fact) < cfg.min_coverage:
+        return None, "misses the fact"
+    return (text if cited else f"{text} [{position}]"), ""
+
+
+def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str], generator: Generator,
+            cfg: DistillConfig, on_done: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Replace the targets of `examples` (in place) where a try is accepted; returns the tally of outcomes.
+
+    `oracles`: chunk id -> the oracle's text as the prompt shows it; `facts`: example id -> the fact sentence.
+    """
+    tally = {"accepted": 0, "kept_quote": 0}
+    pending = [e for e in examples if e["oracle_in_context"] and cfg.samples > 0]
+    for attempt in range(cfg.samples):
+        if not pending:
+            break
+        requests = [_request(e, cfg, attempt) for e in pending]
+        outputs = generate_many(generator, requests, 1, on_done)
+        still = []
+        for example, (text, stats) in zip(pending, outputs):
+            target, why = accept(text, stats.finish_reason, oracles[example["oracle_chunk_id"]], facts[example["id"]],
+                                 example["oracle_position"], len(example["context_chunk_ids"]), cfg)
+            if target is None:
+                tally[why] = tally.get(why, 0) + 1
+                still.append(example)
+                continue
+            example.update(answer=target, completion=prompt.completion(target), answer_source="self",
+                           distill_attempt=attempt)
+            tally["accepted"] += 1
+        pending = still
+    tally["kept_quote"] = len(pending)
+    return tally
+
+
+def _request(example: dict, cfg: DistillConfig, attempt: int) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=example["prompt"], max_new_tokens=cfg.max_new_tokens, stop=list(prompt.STOP_SEQUENCES),
+        temperature=0.0 if attempt == 0 else cfg.temperature, seed=cfg.seed + attempt,
+    )
+
+
+def tries(examples: Sequence[dict], cfg: DistillConfig) -> int:
+    """Upper bound on generations, for a progress bar."""
+    return cfg.samples * sum(bool(e["oracle_in_context"]) for e in examples)
