@@ -282,8 +282,10 @@ class GuardrailsSettings(_Section):
     mask_input_pii: bool = Field(True, description="Mask PII and secrets in the user's message before it is used.")
     mask_output_pii: bool = Field(True, description="Mask PII and secrets in answers, streaming included.")
     pii_kinds: list[str] = Field(
-        default_factory=lambda: ["email", "iban", "card", "national_id", "ip", "phone", "person", "secret"],
-        description="Kinds masked: those of finetune/pii.py plus `secret` (API keys, private keys, passwords).",
+        default_factory=lambda: ["email", "iban", "card", "national_id", "ip", "phone", "address", "date_of_birth",
+                                 "person", "secret"],
+        description="Kinds masked: those of finetune/pii.py (`address`: street addresses with their unit, city and "
+        "postcode; `date_of_birth`: a date after a birth cue) plus `secret` (API keys, private keys, passwords).",
     )
     stream_holdback_max_chars: int = Field(
         256, ge=16, description="Streaming masker: most characters held back while they could still be PII."
