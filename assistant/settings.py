@@ -321,6 +321,29 @@ class GuardrailsSettings(_Section):
     refusal_message: str = Field(
         "I can't help with that request.", description="Reply to a blocked (attack) request."
     )
+    harmful_enabled: bool = Field(
+        True, description="Harmful-content rail: refuse requests for weapons, self-harm methods, malware, fraud, "
+        "harassment and the like (plain, role-play wrapped or with optimised gibberish suffixes) with "
+        "`harmful_message`, and replace toxic or harmful answers with `harmful_output_message`."
+    )
+    harmful_model: str = Field(
+        "", description="Harmful-content weights (.npz written by `guardrails/train_harmful.py`); empty = the file "
+        "shipped in the package (MiniLM vectors + word n-grams; with another embedder its n-gram-only weights)."
+    )
+    harmful_threshold: float = Field(
+        0.0, ge=0, le=1, description="Harm probability from which a message is refused; 0 = the threshold calibrated at "
+        "training time on benign out-of-fold scores (stored with the weights)."
+    )
+    harmful_output_threshold: float = Field(
+        0.0, ge=0, le=1, description="Harm probability from which an answer is replaced; 0 = the calibrated threshold."
+    )
+    harmful_message: str = Field(
+        "I'm sorry, but I can't help with that. If you or someone else is in danger, please contact local emergency "
+        "services or HR.", description="Reply to a refused harmful request."
+    )
+    harmful_output_message: str = Field(
+        "I'm sorry, but I can't share that answer.", description="Replacement for a harmful or toxic answer."
+    )
     grounding_enabled: bool = Field(True, description="Replace answers that the retrieved context does not support.")
     grounding_threshold: float = Field(
         0.5, ge=0, le=1, description="Share of answer sentences that must be supported by the context."
