@@ -345,8 +345,10 @@ class GuardrailsSettings(_Section):
     mask_input_pii: bool = Field(True, description="Mask PII and secrets in the user's message before it is used.")
     mask_output_pii: bool = Field(True, description="Mask PII and secrets in answers, streaming included.")
     pii_kinds: list[str] = Field(
-        default_factory=lambda: ["email", "iban", "card", "national_id", "ip", "phone", "person", "secret"],
-        description="Kinds masked: those of finetune/pii.py plus `secret` (API keys, private keys, passwords).",
+        default_factory=lambda: ["email", "iban", "card", "national_id", "ip", "phone", "address", "date_of_birth",
+                                 "person", "secret"],
+        description="Kinds masked: those of finetune/pii.py (`address`: street addresses with their unit, city and "
+        "postcode; `date_of_birth`: a date after a birth cue) plus `secret` (API keys, private keys, passwords).",
     )
     stream_holdback_max_chars: int = Field(
         256, ge=16, description="Streaming masker: most characters held back while they could still be PII."
@@ -381,6 +383,29 @@ class GuardrailsSettings(_Section):
     )
     refusal_message: str = Field(
         "I can't help with that request.", description="Reply to a blocked (attack) request."
+    )
+    harmful_enabled: bool = Field(
+        True, description="Harmful-content rail: refuse requests for weapons, self-harm methods, malware, fraud, "
+        "harassment and the like (plain, role-play wrapped or with optimised gibberish suffixes) with "
+        "`harmful_message`, and replace toxic or harmful answers with `harmful_output_message`."
+    )
+    harmful_model: str = Field(
+        "", description="Harmful-content weights (.npz written by `guardrails/train_harmful.py`); empty = the file "
+        "shipped in the package (MiniLM vectors + word n-grams; with another embedder its n-gram-only weights)."
+    )
+    harmful_threshold: float = Field(
+        0.0, ge=0, le=1, description="Harm probability from which a message is refused; 0 = the threshold calibrated at "
+        "training time on benign out-of-fold scores (stored with the weights)."
+    )
+    harmful_output_threshold: float = Field(
+        0.0, ge=0, le=1, description="Harm probability from which an answer is replaced; 0 = the calibrated threshold."
+    )
+    harmful_message: str = Field(
+        "I'm sorry, but I can't help with that. If you or someone else is in danger, please contact local emergency "
+        "services or HR.", description="Reply to a refused harmful request."
+    )
+    harmful_output_message: str = Field(
+        "I'm sorry, but I can't share that answer.", description="Replacement for a harmful or toxic answer."
     )
     grounding_enabled: bool = Field(True, description="Replace answers that the retrieved context does not support.")
     grounding_threshold: float = Field(

@@ -41,7 +41,8 @@ from guardrails.injection import features
 SECURITY = common.SHARED_DATA / "security"
 GOLDEN_DIR = common.CONTOSO / "golden"
 GOLD_KIND = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "US_SSN": "national_id",
-             "US_DRIVER_LICENSE": "national_id", "IBAN_CODE": "iban", "IP_ADDRESS": "ip", "PERSON": "person"}
+             "US_DRIVER_LICENSE": "national_id", "IBAN_CODE": "iban", "IP_ADDRESS": "ip", "PERSON": "person",
+             "STREET_ADDRESS": "address"}
 STRICT = ("email", "phone", "card", "national_id", "iban", "ip")
 
 
@@ -241,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  train["banking77"]["off_topic"] / train["banking77"]["n"], "high"])
     gold_total = sum(v.get("gold", 0) for v in pii.values())
     found_total = sum(v.get("found", 0) for v in pii.values())
-    rows.append(["PII recall", "overall (8 mapped types)", "measured", found_total / gold_total, ">= 0.90"])
+    rows.append(["PII recall", "overall (9 mapped types)", "measured", found_total / gold_total, ">= 0.90"])
     for kind, v in pii.items():
         if v.get("gold"):
             rows.append([f"PII recall / precision", kind, "measured",
@@ -264,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(["  streamed text = whole-text masking", "share of those answers", "measured", stream["same"], "1.0"])
     rows.append(["  streams showing a value the whole pass masked", "answers", "measured",
                  stream["answers_with_a_value_the_whole_pass_masked"], "0"])
+    import harmful as harmful_bench  # the harmful-content rail's rows (bench/harmful.py)
+
+    rows += harmful_bench.rows(guard)
     common.console.print(common.table("Guardrails (held-out = grouped 5-fold CV; train = shipped weights on their own "
                                       "training rows)", ["metric", "set", "numbers", "value", "target"], rows, left=3))
     path = common.write_json("guardrails", {

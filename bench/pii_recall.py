@@ -37,6 +37,7 @@ PII_SET = SECURITY / "pii_synth_v2.dev.json"
 GOLD_KIND = {
     "EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "US_SSN": "national_id",
     "US_DRIVER_LICENSE": "national_id", "IBAN_CODE": "iban", "IP_ADDRESS": "ip", "PERSON": "person",
+    "STREET_ADDRESS": "address",
 }
 
 

@@ -21,9 +21,10 @@ from typing import Iterator, Sequence
 from guardrails.pii_names import DEFAULT_MODEL as DEFAULT_NAME_MODEL
 from guardrails.pii_context import GatedNameTagger, gated_tagger
 from guardrails.pii_names import load_cached
+from guardrails import pii_address
 
 # Also the precedence when spans of two kinds overlap: checksummed kinds first, cue-based last.
-KINDS = ("email", "iban", "card", "national_id", "ip", "phone", "person")
+KINDS = ("email", "iban", "card", "national_id", "ip", "phone", "address", "date_of_birth", "person")
 
 # Common given names across regions; those that are also words or cities (will, may, grant, jordan, sofia) are left out.
 _FIRST_NAMES = frozenset("""james john robert michael william david richard joseph thomas charles christopher daniel
@@ -235,6 +236,12 @@ class PiiRedactor:
                         and (not needs_cue or trunk or self._phone_cue.search(before)
                              or self._phone_after.match(text, end))):
                     yield start, end
+
+    def _address_spans(self, text: str, guarded) -> Iterator[tuple[int, int]]:
+        yield from pii_address.address_spans(text)  # street addresses and their blocks (guardrails/pii_address.py)
+
+    def _date_of_birth_spans(self, text: str, guarded) -> Iterator[tuple[int, int]]:
+        yield from pii_address.date_of_birth_spans(text)
 
     def _person_spans(self, text: str, guarded) -> Iterator[tuple[int, int]]:
         """The rules' names and the tagger's, overlapping ones merged. The tagger's are dropped beside a place

@@ -40,7 +40,7 @@ def _split_chunks(chunks: Any) -> list[str]:
 
 @action(name="ragtune_check_input")
 async def check_input(text: str = "", guard: Optional[Any] = None) -> dict:
-    return (guard or _default_guard()).check_input(text or "").to_dict()
+    return (guard or _default_guard()).check_input(text or "", harmful=False).to_dict()  # harmful: its own flow
 
 
 @action(name="ragtune_check_retrieval")
@@ -52,7 +52,10 @@ async def check_retrieval(chunks: Any = "", guard: Optional[Any] = None) -> str:
 @action(name="ragtune_check_output")
 async def check_output(text: str = "", context: Optional[dict] = None, guard: Optional[Any] = None) -> dict:
     chunks = _split_chunks((context or {}).get("relevant_chunks") or "")
-    return (guard or _default_guard()).check_output(text or "", chunks or None).to_dict()
+    return (guard or _default_guard()).check_output(text or "", chunks or None, harmful=False).to_dict()
+
+
+from guardrails.harmful_actions import register as register_harmful  # noqa: E402  (the harmful-content flows)
 
 
 def register(rails, guard=None) -> None:
@@ -60,6 +63,7 @@ def register(rails, guard=None) -> None:
     rails.register_action(check_input, "ragtune_check_input")
     rails.register_action(check_retrieval, "ragtune_check_retrieval")
     rails.register_action(check_output, "ragtune_check_output")
+    register_harmful(rails)
     if guard is not None:
         rails.register_action_param("guard", guard)
 

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from guardrails.fast_injection import DEFAULT_FAST_MODEL, FastInjection
+from guardrails import harmful as harmful_rail
 from guardrails.grounding import GroundingChecker
 from guardrails.injection import DEFAULT_MODEL, FEATURE_NAMES, InjectionClassifier, InjectionDetector, features
 from guardrails.leakage import LeakageRail
@@ -62,6 +63,7 @@ class Guard:
         self.grounding = GroundingChecker(config.grounding_threshold, config.grounding_sentence_min_overlap,
                                           refusals=[refusal or REFUSAL])
         self.leakage = LeakageRail(instruction, config.leakage_threshold)
+        self.harmful = harmful_rail.rail_from_config(config, embedder)  # None: the harmful-content rail is off
 
     @classmethod
     def from_settings(cls, settings, embedder=None) -> "Guard":
@@ -85,11 +87,12 @@ class Guard:
         return cls(config, embedder or build_embedder(settings.embedder), classifier, fast=fast)
 
     # -- input -------------------------------------------------------------------------------------------
-    def check_input(self, text: str) -> InputVerdict:
+    def check_input(self, text: str, harmful: bool = True) -> InputVerdict:
         """Injection first: an attack that the heuristics or the fast stage are sure of is blocked before any MiniLM
         pass, and its stored copy is masked by `blocked_masker`. Otherwise one pass gives the revealed text's
-        vector (injection classifier, topics) and, when the text is its own revealed form, the piece vectors that
-        the name tagger reads."""
+        vector (injection classifier, harmful-content rail, topics) and, when the text is its own revealed form, the
+        piece vectors that the name tagger reads. `harmful=False` leaves the harmful-content rail to the caller (the
+        NeMo flow `ragtune check harmful input` runs it)."""
         if not self.config.enabled:
             return InputVerdict(False, text)
         part = features(text)
@@ -100,14 +103,18 @@ class Guard:
             masked = self._mask_pii(text, results, self.blocked_masker) if self.config.mask_input_pii else text
             return InputVerdict(True, masked, results, self.config.refusal_message)
         revealed = part[0]
-        need_vector = self.injection.classifier is not None or self.config.topics_enabled
+        need_vector = self.injection.classifier is not None or self.config.topics_enabled or (
+            harmful and self.harmful is not None and self.harmful.uses_vectors)
         vector = self._vector(revealed) if need_vector else None
         attack = self.injection.score_part(part, vector if self.injection.classifier is not None else None)
         if attack.score >= self.input_threshold:
             results.append(RailResult("injection", True, "block", attack.score, attack.reason))
         else:
             results.append(RailResult.passed("injection", attack.score))
-        blocked = results[0].acted
+        if harmful and self.harmful is not None and not results[0].acted:  # the harmful-content rail
+            results.append(harmful_rail.input_result(
+                self.harmful, revealed, lambda t: vector if t == revealed and vector is not None else self._vector(t)))
+        blocked = any(r.action == "block" for r in results)
         masked_text = text
         if self.config.mask_input_pii:
             masked_text = self._mask_pii(text, results, self.blocked_masker if blocked else self.masker)
@@ -115,7 +122,8 @@ class Guard:
             results.append(self.topics.check(text, vector if revealed == text else self._vector(text)))
         reply = None
         if blocked:
-            reply = self.config.refusal_message
+            harmed = any(r.rail == "harmful" and r.acted for r in results)
+            reply = self.config.harmful_message if harmed else self.config.refusal_message
         elif any(r.rail == "topic" and r.acted for r in results):
             reply = self.config.scope_message
         return InputVerdict(reply is not None, masked_text, results, reply)
@@ -149,11 +157,16 @@ class Guard:
         return ChunkVerdict(index, False, text, [RailResult("chunk_injection", True, "mask", worst.score, worst.reason)])
 
     # -- output ------------------------------------------------------------------------------------------
-    def check_output(self, answer: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
-        """`contexts`: the chunk texts the answer was generated from; None or empty skips grounding."""
+    def check_output(self, answer: str, contexts: Sequence[str] | None = None, harmful: bool = True) -> OutputVerdict:
+        """`contexts`: the chunk texts the answer was generated from; None or empty skips grounding. `harmful=False`
+        leaves the harmful-content rail to the caller (the NeMo flow `ragtune check harmful output`)."""
         if not self.config.enabled:
             return OutputVerdict(answer, False, None)
         results = [self.leakage.check(answer)]
+        if harmful and self.harmful is not None and not results[0].acted:  # the harmful-content rail
+            results.append(harmful_rail.output_result(self.harmful, answer, self._vector))
+            if results[-1].acted:
+                return OutputVerdict(self.config.harmful_output_message, True, None, results)
         grounded, unsupported = None, []
         if self.config.grounding_enabled and contexts:
             found = self.grounding.check(answer, contexts)
