@@ -112,7 +112,7 @@ class RetrievalSettings(_Section):
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (FAISS) ranking in fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
     collapse_pages: bool = Field(
-        False, description="Several chunks of one page take one result slot: the best of them is kept, the "
+        True, description="Several chunks of one page take one result slot: the best of them is kept, the "
         "next-best other page fills the slot."
     )
     metadata_weight: float = Field(

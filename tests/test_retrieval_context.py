@@ -127,7 +127,8 @@ def test_collapse_gives_each_page_one_slot(tmp_path):
     job = assembly.ingest_job(settings)
     job.run([docs])
     job.store.close()
-    plain = assembly.retriever(settings).search("parking permit euros per month zone", k=3, mode="bm25")
+    plain_settings = load_settings(profile="test", overrides={**base, "retrieval": {"collapse_pages": False}}, environ={})
+    plain = assembly.retriever(plain_settings).search("parking permit euros per month zone", k=3, mode="bm25")
     assert [h.document for h in plain].count("parking.pdf") >= 2  # one page fills several slots
     collapsed_settings = load_settings(profile="test", overrides={**base, "retrieval": {"collapse_pages": True}}, environ={})
     collapsed = assembly.retriever(collapsed_settings).search("parking permit euros per month zone", k=3, mode="bm25")
