@@ -63,6 +63,14 @@ class ChunkingSettings(_Section):
     heading_context: bool = Field(
         True, description="Prefix each chunk with its document title and section heading before embedding."
     )
+    document_context: bool = Field(
+        True,
+        description="Add the issuer, form and period found on a document's first pages to that prefix (embedded "
+        "and BM25-indexed, not shown in prompts); needs `heading_context`.",
+    )
+    page_boundaries: bool = Field(
+        False, description="Start a new chunk at every page break, so no chunk spans two pages (PDF, DOCX)."
+    )
 
 
 class IngestSettings(_Section):
@@ -103,6 +111,14 @@ class RetrievalSettings(_Section):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (larger flattens rank differences).")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (FAISS) ranking in fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    collapse_pages: bool = Field(
+        True, description="Several chunks of one page take one result slot: the best of them is kept, the "
+        "next-best other page fills the slot."
+    )
+    metadata_weight: float = Field(
+        0.0, ge=0, description="Boost, in reciprocal-rank units (weight / (rrf_k + 1)), of chunks of a document "
+        "whose title, issuer or period the question names (capitalised words and numbers); 0 = off."
+    )
 
 
 class GeneratorSettings(_Section):

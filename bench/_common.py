@@ -35,7 +35,8 @@ if str(PROJECT) not in sys.path:
 
 RESULTS_DIR = BENCH_DIR / "results"
 CACHE_ROOT = Path("/tmp/ragtune-bench")
-SHARED_DATA = PROJECT.parent / "shared" / "data"
+# ../shared/data beside the project; BENCH_SHARED_DATA points elsewhere (a git worktree lives deeper).
+SHARED_DATA = Path(os.environ.get("BENCH_SHARED_DATA") or PROJECT.parent / "shared" / "data")
 CONTOSO = SHARED_DATA / "contoso-hr"
 CONTOSO_DOCS = CONTOSO / "docs"
 CONTOSO_GOLDEN = CONTOSO / "golden" / "answerable.dev.jsonl"

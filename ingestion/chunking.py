@@ -17,16 +17,17 @@ from typing import Any, Iterable
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from assistant.settings import ChunkingSettings
+from ingestion.doc_context import describe
 from ingestion.embedder import Embedder
 
 _SEPARATORS = ["\n\n", "\n", ". ", "; ", ", ", " ", ""]
-_MAX_CONTEXT_CHARS = 160  # a heading path longer than this is cut to its last heading
+_MAX_CONTEXT_CHARS = 240  # a heading path longer than this is cut to its last heading
 
 
 @dataclass
 class Chunk:
     text: str  # the passage shown to users and cited
-    context: str  # document title and heading path, prepended for embedding and BM25
+    context: str  # document header (title | issuer | form | period) > heading path, prepended for embedding and BM25
     page: int | None  # page the chunk starts on (1-based)
     heading: str
     kind: str  # "text" or "table"
@@ -45,15 +46,24 @@ class Chunker:
         self.target = min(settings.target_tokens, self.cap)
         self.overlap = min(settings.overlap_tokens, self.target // 2)
         self.heading_context = settings.heading_context
+        self.document_context = settings.document_context
+        self.page_boundaries = settings.page_boundaries
 
     def signature(self) -> str:
-        """Changes whenever re-chunking would give different chunks (stored per document)."""
-        return f"v2:{self.embedder.id}:{self.target}:{self.cap}:{self.overlap}:{int(self.heading_context)}"
+        """Changes whenever re-chunking would give different chunks (stored per document).
+
+        v3: the context carries the document header (issuer, form, period). An index built by v2 differs in
+        signature, so the next ingest re-parses and re-embeds each still-present file (its old chunks are
+        replaced in one transaction; a file no longer on disk keeps its v2 chunks, still searchable).
+        """
+        flags = f"{int(self.heading_context)}{int(self.document_context)}{int(self.page_boundaries)}"
+        return f"v3:{self.embedder.id}:{self.target}:{self.cap}:{self.overlap}:{flags}"
 
     def chunk(self, elements: list[dict[str, Any]], title: str) -> list[Chunk]:
         chunks: list[Chunk] = []
-        for section in _sections(elements):
-            context = self._context(title, section.heading)
+        header = describe(elements, title).header() if self.document_context else title
+        for section in _sections(elements, self.page_boundaries):
+            context = self._context(header, section.heading)
             text = section.text
             if not self.heading_context and section.heading and section.kind == "text":
                 text = f"{section.heading.split(' > ')[-1]}\n{text}"
@@ -161,8 +171,8 @@ class _Section:
         return self.pages[max(bisect_right(self.starts, offset) - 1, 0)] if self.pages else None
 
 
-def _sections(elements: Iterable[dict[str, Any]]) -> Iterable[_Section]:
-    """Body text grouped by heading (across page breaks); each table a section of its own.
+def _sections(elements: Iterable[dict[str, Any]], page_boundaries: bool = False) -> Iterable[_Section]:
+    """Body text grouped by heading (across page breaks unless `page_boundaries`); each table a section of its own.
 
     A Title that no body followed and that the next heading replaced (not a parent of it) is content,
     not structure: offline, unstructured labels short plain-text lines Title. Such orphans are kept
@@ -173,7 +183,8 @@ def _sections(elements: Iterable[dict[str, Any]]) -> Iterable[_Section]:
     last_title: dict[str, Any] | None = None  # the latest Title that has had no body yet
     for element in elements:
         kind = element["kind"]
-        if kind == "Title" or kind == "Table" or element["heading"] != current.heading:
+        new_page = page_boundaries and current.pages and element["page"] != current.pages[-1]
+        if kind == "Title" or kind == "Table" or element["heading"] != current.heading or new_page:
             if current.text:
                 yield current
             current = _Section(element["heading"], "text")

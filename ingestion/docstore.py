@@ -201,6 +201,24 @@ class DocStore:
         ):
             yield chunk_id, f"{context}\n{text}" if context else text
 
+    def document_headers(self, collection: str) -> tuple[dict[int, str], dict[int, int]]:
+        """({document id: file name + its header}, {chunk id: document id}) of a collection.
+
+        The header is the part before the heading path in the document's first chunk's context
+        (`Chunker` writes "title | issuer | form | period > heading"); it is stored in every chunk, not apart.
+        """
+        headers: dict[int, str] = {}
+        owners: dict[int, int] = {}
+        for chunk_id, doc_id, name, ord_, context in self.db.execute(
+            "SELECT c.id, c.document_id, d.name, c.ord, c.context FROM chunks c JOIN documents d ON d.id = c.document_id"
+            " WHERE c.collection=? ORDER BY c.document_id, c.ord",
+            (collection,),
+        ):
+            owners[chunk_id] = doc_id
+            if doc_id not in headers:
+                headers[doc_id] = f"{name} {context.split(' > ')[0]}"
+        return headers, owners
+
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
             return {}

@@ -28,6 +28,7 @@ import numpy as np
 from assistant.integrity import sha256_file
 from assistant.settings import IndexSettings
 from ingestion.bm25_index import BM25Index
+from ingestion.doc_match import DocumentMatcher
 from ingestion.docstore import DocStore
 from ingestion.embedder import Embedder
 from ingestion.vector_index import VectorIndex
@@ -63,6 +64,7 @@ class IndexStore:
         self._lock = threading.Lock()
         self._dense: dict[str, tuple[int, VectorIndex]] = {}
         self._bm25: dict[str, tuple[int, BM25Index]] = {}
+        self._matchers: dict[str, tuple[int, DocumentMatcher]] = {}
 
     def close(self) -> None:
         self.docstore.close()
@@ -125,6 +127,17 @@ class IndexStore:
             index = BM25Index.load(self._bm25_dir(collection), generation) or self._build_bm25(collection)
             self._bm25[collection] = (generation, index)
             return index
+
+    def doc_matcher(self, collection: str) -> DocumentMatcher:
+        """Which documents of `collection` a question names (built from the docstore, cached per generation)."""
+        generation = self.docstore.generation(collection)
+        with self._lock:
+            cached = self._matchers.get(collection)
+            if cached and cached[0] == generation:
+                return cached[1]
+            matcher = DocumentMatcher(*self.docstore.document_headers(collection))
+            self._matchers[collection] = (generation, matcher)
+            return matcher
 
     def refresh(self, collection: str) -> VectorIndex:
         """Rebuild and save a collection's FAISS file and BM25 index now (end of an ingest that changed it)."""

@@ -136,8 +136,16 @@ def _partition(path: str, suffix: str) -> list:
 
 
 def _check_pdf_encryption(path: str) -> None:
+    """Refuse password-protected and page-less PDFs before pdfminer spends time on them.
+
+    pypdf's safety limits (e.g. at most 100,000 elements in one array) bound pypdf's own work; they do not
+    say the file is invalid. Real filings pass them (a 10-Q whose page dictionary carries a longer array
+    reads fully in pdfminer), so a limit reached here leaves the decision to the parser, which runs in this
+    same worker under its time and memory limits. Encryption is read from the trailer first, so an
+    encrypted file is still refused with its own reason when the limit trips later, in the page tree.
+    """
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     try:
         reader = PdfReader(path, strict=False)
@@ -147,6 +155,8 @@ def _check_pdf_encryption(path: str) -> None:
             raise ParseError("PDF has no pages")
     except ParseError:
         raise
+    except LimitReachedError:
+        return
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise ParseError(f"corrupt PDF: {exc}") from exc
     except Exception as exc:  # pypdf raises assorted errors on damaged files

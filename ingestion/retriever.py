@@ -64,6 +64,7 @@ class Retriever:
         depth = max(self.settings.candidates, k)
         dense: list[dict[int, float]] = [{} for _ in queries]
         lexical: list[dict[int, float]] = [{} for _ in queries]
+        named: list[dict[int, float]] = [{} for _ in queries]  # chunk id -> how well the question names its document
         query_vectors = self.store.embedder.embed(list(queries)) if mode != "bm25" and queries else None
         for name in names:
             allowed = self.store.docstore.chunk_ids_of_documents(name, documents) if documents else None
@@ -77,9 +78,13 @@ class Retriever:
                 bm25 = self.store.bm25(name)
                 for row, query in enumerate(queries):
                     lexical[row].update(bm25.search(query, depth, allowed))
-        return [self._fuse(d, b, k) for d, b in zip(dense, lexical)]
+            if self.settings.metadata_weight > 0:
+                matcher = self.store.doc_matcher(name)
+                for row, query in enumerate(queries):
+                    named[row].update(matcher.chunk_scores(query, [*dense[row], *lexical[row]]))
+        return [self._fuse(d, b, m, k) for d, b, m in zip(dense, lexical, named)]
 
-    def _fuse(self, dense: dict[int, float], lexical: dict[int, float], k: int) -> list[SearchHit]:
+    def _fuse(self, dense: dict[int, float], lexical: dict[int, float], named: dict[int, float], k: int) -> list[SearchHit]:
         depth = max(self.settings.candidates, k)
         dense_ranked = sorted(dense, key=dense.get, reverse=True)[:depth]
         bm25_ranked = sorted(lexical, key=lexical.get, reverse=True)[:depth]
@@ -87,8 +92,18 @@ class Retriever:
         for weight, ranking in ((self.settings.dense_weight, dense_ranked), (self.settings.bm25_weight, bm25_ranked)):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-        top = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
-        rows = self.store.docstore.chunks(top)
+        # A named document's chunks gain up to what rank 1 of one ranking is worth (at metadata_weight 1).
+        boost = self.settings.metadata_weight / (self.settings.rrf_k + 1)
+        for chunk_id, share in named.items():
+            if chunk_id in fused:
+                fused[chunk_id] += boost * share
+        ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))
+        if self.settings.collapse_pages:
+            rows = self.store.docstore.chunks(ranked)
+            top = _one_per_page(ranked, rows, k)
+        else:
+            top = ranked[:k]
+            rows = self.store.docstore.chunks(top)
         hits = []
         for position, chunk_id in enumerate(top, start=1):
             row = rows.get(chunk_id)
@@ -111,6 +126,26 @@ class Retriever:
                 )
             )
         return hits
+
+
+def _one_per_page(ranked: list[int], rows: dict, k: int) -> list[int]:
+    """The first `k` of `ranked` keeping only the best chunk of each (document, page); chunks without a
+    page (Markdown, HTML, text) are never collapsed."""
+    seen: set[tuple[int, int]] = set()
+    top: list[int] = []
+    for chunk_id in ranked:
+        row = rows.get(chunk_id)
+        if row is None:
+            continue
+        if row.page is not None:
+            key = (row.document_id, row.page)
+            if key in seen:
+                continue
+            seen.add(key)
+        top.append(chunk_id)
+        if len(top) == k:
+            break
+    return top
 
 
 def _round(value: float | None) -> float | None:
