@@ -367,11 +367,16 @@ class PipelineSettings(_Section):
     adapter_name: str = Field("assistant", description="Registry name of the adapter the main job trains.")
     eval_limit: int = Field(12, ge=0, description="First N questions of each golden file in the main job's scorecard "
                             "(0 = all; about 10 s per question and variant on 2 CPU cores).")
-    promote_metric: str = Field("semantic_similarity", description="Scorecard metric LoRA+RAG must not lose on "
-                                "against base+RAG for the adapter to be promoted.")
-    promote_min_gain: float = Field(0.0, description="Least gain on promote_metric that promotes the adapter.")
+    promote_metric: str = Field("semantic_similarity", description="Scorecard metric the promotion gate tests: the "
+                                "paired-bootstrap interval of the candidate's delta over what serves now must lie "
+                                "above promote_min_gain.")
+    promote_min_gain: float = Field(0.0, description="The lower end of the interval of the promote_metric delta must "
+                                    "exceed this for the adapter to be promoted (0: significantly better).")
+    promote_level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the gate's paired-bootstrap "
+                                 "intervals (metric, refusal accuracy, false refusals).")
     promote_max_false_refusal_increase: float = Field(
-        0.10, ge=0, le=1, description="Largest rise in the false-refusal rate (answerable questions refused) that still promotes.")
+        0.10, ge=0, le=1, description="Largest point rise in the false-refusal rate (answerable questions refused) "
+        "that still promotes; any significant rise refuses regardless.")
 
 
 class Settings(_Section):
