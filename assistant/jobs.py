@@ -127,6 +127,14 @@ class JobRunner:
         self._queue.put(job.id)
         return job
 
+    def submit_retrain(self, principal: Principal, eval_limit: int | None) -> dict:
+        """Queue `ragtune retrain` (assistant/retrain.py) on the job worker: it never runs beside an ingest."""
+        authorize(principal, "admin")
+        job = self.db.jobs.create(principal.key_id, self.settings.pipeline.collection, {"eval_limit": eval_limit},
+                                  kind="retrain")
+        self._queue.put(job.id)
+        return job.to_dict()
+
     def _stage(self, names: list[str], contents: list[bytes]) -> Path:
         staging = self.uploads / f".incoming-{uuid.uuid4().hex}"
         try:
@@ -174,6 +182,9 @@ class JobRunner:
             raise
         if job is None:
             return
+        if job.kind == "retrain":
+            self._retrain(job_id, job.inputs.get("eval_limit"))
+            return
         folder = self.uploads / job_id
         try:
             target = self.library / job.collection
@@ -196,3 +207,13 @@ class JobRunner:
                 raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _retrain(self, job_id: str, eval_limit: int | None) -> None:
+        from assistant.retrain import retrain
+
+        try:
+            result = retrain(self.settings, eval_limit=eval_limit)
+            self.db.jobs.update(job_id, "done", report=result.to_dict())
+        except Exception as exc:  # noqa: BLE001 - recorded on the job; the worker lives on
+            log.exception("retrain job %s failed", job_id)
+            self.db.jobs.update(job_id, "failed", error=failure_reason(exc))

@@ -379,6 +379,22 @@ class PipelineSettings(_Section):
         "that still promotes; any significant rise refuses regardless.")
 
 
+class LoopSettings(_Section):
+    review_min_refusal_score: float = Field(
+        0.60, ge=-1, le=1, description="A refusal goes to the review queue when the question's best retrieved chunk "
+        "scored at least this (cosine): retrieval found something, yet the model declined. Above "
+        "chat.min_dense_score, since answerable Contoso questions' best chunks score 0.57 and more.")
+    review_training_weight: int = Field(
+        3, ge=1, le=20, description="Times each accepted review marked for training is repeated in the next "
+        "`ragtune retrain` dataset (reviewed rows weighted up over synthetic ones).")
+    rollout_level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's intervals "
+                                 "and of its 'significant' verdict.")
+    drift_window: int = Field(50, ge=10, le=5000, description="Recent questions per collection the drift watch "
+                              "compares with the reference (training and golden) questions.")
+    drift_alpha: float = Field(0.01, gt=0, lt=0.5, description="Drift alert threshold: the window's two-sample test "
+                               "p-value below this raises ragtune_drift_alert for the collection.")
+
+
 class Settings(_Section):
     """Everything ragtune reads. Dump it with `ragtune config`."""
 
@@ -402,6 +418,8 @@ class Settings(_Section):
     eval: EvalSettings = Field(default_factory=EvalSettings, description="Scorecards: batching, the optional LLM judge, bootstrap seed.")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="The main job, `ragtune up`: "
                                        "which documents and golden sets, how much to generate, train and evaluate.")
+    loop: LoopSettings = Field(default_factory=LoopSettings, description="The improvement loop: review queue, "
+                               "retrain weighting, A/B rollout readout and drift watch.")
 
     @property
     def index_dir(self) -> Path:

@@ -39,7 +39,7 @@ def _answer(db, key_id, conversation_id, text_="Hotels cost 180 EUR [1]."):
 
 # --- schema ---------------------------------------------------------------------------------------
 def test_migrating_an_empty_database_matches_the_models(db):
-    assert db.revision() == "0002"
+    assert db.revision() == "0003"
     assert set(db.table_names()) >= {"api_keys", "conversations", "messages", "citations", "feedback", "jobs"}
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -50,12 +50,12 @@ def test_migrate_is_idempotent_persistent_and_reversible(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     Database(url).migrate()
     again = Database(url)  # a fresh engine: the first migration was committed
-    assert again.revision() == "0002"
+    assert again.revision() == "0003"
     again.migrate()
     again.downgrade("base")
     assert again.table_names() == ["alembic_version"]
     again.migrate()
-    assert again.revision() == "0002"
+    assert again.revision() == "0003"
 
 
 def test_sqlite_is_tuned_and_enforces_foreign_keys(db):
@@ -69,7 +69,7 @@ def test_sqlite_is_tuned_and_enforces_foreign_keys(db):
 
 def test_assembly_database_uses_the_home_and_migrates(settings):
     database = assembly.database(settings)
-    assert database.revision() == "0002"
+    assert database.revision() == "0003"
     assert (settings.home / "ragtune.db").exists()
 
 
