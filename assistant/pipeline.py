@@ -138,7 +138,7 @@ class Pipeline:
 
     def _evaluate(self, ref: str, baseline: tuple[str, str, str]) -> tuple[dict[str, Any], str]:
         from assistant.promotion import canary
-        from eval.runner import run_eval
+        from eval.runner import in_process_answerer, run_eval
 
         out = self.settings.evals_dir / f"up-{time.strftime('%Y%m%d-%H%M%S')}"
         def bar(variant: str, total: int) -> Callable[[int], None]:
@@ -151,9 +151,10 @@ class Pipeline:
             return advance
 
         spec, name, adapter = baseline
+        answerer = in_process_answerer(self.settings)  # one model load for the scorecard and the canary
         run = run_eval(self.settings, self.config.golden, f"{spec},rag+lora", ref, None, None, out,
-                       self.config.eval_limit, [], bar)
-        attacked = canary(self.settings, {name: adapter, "rag+lora": ref})
+                       self.config.eval_limit, [], bar, answerer)
+        attacked = canary(self.settings, {name: adapter, "rag+lora": ref}, answerer)
         (run.out_dir / "canary.json").write_text(json.dumps(attacked, indent=2), encoding="utf-8")
         metric = self.config.promote_metric
         values = run.summary["variants"]

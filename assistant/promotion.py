@@ -33,13 +33,14 @@ def baseline_for(settings: Settings, candidate_ref: str) -> tuple[str, str, str]
     return f"adapter:{promoted.ref}", promoted.ref, promoted.ref
 
 
-def canary(settings: Settings, adapters: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """variant name -> CanaryResult dict, each adapter attacked through the full chat path of this process."""
+def canary(settings: Settings, adapters: dict[str, str], answerer: Any = None) -> dict[str, dict[str, Any]]:
+    """variant name -> CanaryResult dict, each adapter attacked through the full chat path of this process
+    (`answerer`'s, when the scorecard already loaded one)."""
     from eval.canary import STRUCTURED_KINDS, run_canary
     from eval.runner import in_process_answerer
     from finetune.pii import PiiRedactor
 
-    service = in_process_answerer(settings).service
+    service = (answerer or in_process_answerer(settings)).service
     redactor = PiiRedactor(kinds=STRUCTURED_KINDS)
     return {variant: run_canary(service, adapter, redactor).to_dict() for variant, adapter in adapters.items()}
 
@@ -62,14 +63,15 @@ def evaluate_and_gate(settings: Settings, candidate_ref: str, golden: Sequence[P
                       limit: int | None = None, bar: Bar = no_bar, promote: bool = True) -> tuple[GateDecision, Path]:
     """Score candidate vs baseline on the golden set(s), attack both with the canary, decide, record, and promote
     when the gate passes (and `promote`). Returns the decision and the scorecard's directory."""
-    from eval.runner import run_eval
+    from eval.runner import in_process_answerer, run_eval
 
     golden = list(golden or settings.pipeline.golden)
     limit = settings.pipeline.eval_limit if limit is None else limit
     spec, baseline, baseline_adapter = baseline_for(settings, candidate_ref)
     out = settings.evals_dir / f"gate-{candidate_ref.replace('@', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = run_eval(settings, golden, f"{spec},adapter:{candidate_ref}", None, None, None, out, limit, [], bar)
-    results = canary(settings, {baseline: baseline_adapter, candidate_ref: candidate_ref})
+    answerer = in_process_answerer(settings)  # loaded once: the scorecard and the canary share it
+    run = run_eval(settings, golden, f"{spec},adapter:{candidate_ref}", None, None, None, out, limit, [], bar, answerer)
+    results = canary(settings, {baseline: baseline_adapter, candidate_ref: candidate_ref}, answerer)
     (run.out_dir / "canary.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     decision = gate(settings, run.rows, baseline, candidate_ref, results)
     record(settings, candidate_ref, decision, run.out_dir)

@@ -119,9 +119,28 @@ def difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {"delta": d, "low": low, "high": high, "significant": low > 0 or high < 0}
 
 
+FIRST_LOOK = 20  # rated answers in the smaller arm before the first look counts
+
+
+def sequential_level(level: float, smaller_arm: int) -> float:
+    """The level a look at `smaller_arm` rated answers is tested at, so that looking again and again keeps the
+    overall false-call rate near 1 - level.
+
+    An operator refreshes the page until it says "significant": at a fixed 95% a stream with no difference is
+    called in most runs (bench/ab_split.py measured 70% over 30,000 conversations). Looks are counted on a doubling
+    grid of the smaller arm's rated answers (20, 40, 80, ...) and look k spends alpha / ((k + 1)(k + 2)) of the
+    error (the shares sum to alpha): few looks, since the grid doubles, so the price in conversations is small.
+    Hand-rolled: no maintained library here offers sequential testing for two proportions."""
+    alpha = 1 - level
+    k = max(0, int(math.log2(max(smaller_arm, 1) / FIRST_LOOK))) if smaller_arm >= FIRST_LOOK else 0
+    return 1 - alpha / ((k + 1) * (k + 2))
+
+
 def readout(counts: dict[str, dict[str, Any]], level: float) -> dict[str, Any]:
     """Per arm: thumbs-up rate (of rated answers), refusal rate, rail-action rate (of answers), latency p50/p95;
-    then candidate minus control for each rate, and a verdict on the thumbs-up rate."""
+    then candidate minus control for each rate, and a verdict on the thumbs-up rate at the sequential level."""
+    rated = [(counts.get(a) or {}).get("up", 0) + (counts.get(a) or {}).get("down", 0) for a in ("control", "candidate")]
+    level = sequential_level(level, min(rated))
     arms: dict[str, Any] = {}
     for arm in ("control", "candidate"):
         c = counts.get(arm) or {}
@@ -135,7 +154,10 @@ def readout(counts: dict[str, dict[str, Any]], level: float) -> dict[str, Any]:
         }
     deltas = {m: difference(arms["control"][m], arms["candidate"][m]) for m in ("thumbs_up", "refusals", "rail_actions")}
     up = deltas["thumbs_up"]
-    if up["significant"]:
+    if min(rated) < FIRST_LOOK:
+        up["significant"] = False
+        verdict = f"not yet: fewer than {FIRST_LOOK} rated answers in an arm"
+    elif up["significant"]:
         verdict = "significant: the candidate is " + ("better" if up["delta"] > 0 else "worse") + " on thumbs-up rate"
     else:
         verdict = "not yet: the thumbs-up interval still contains zero"

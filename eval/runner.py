@@ -17,9 +17,10 @@ Bar = Callable[[str, int], Callable[[int], None]]  # (variant, questions) -> adv
 
 
 def run_eval(settings: Settings, golden: Sequence[Path], spec: str | None, adapter: str | None, url: str | None,
-             api_key: str | None, out: Path | None, limit: int, rules: Sequence[str], bar: Bar):
+             api_key: str | None, out: Path | None, limit: int, rules: Sequence[str], bar: Bar, answerer=None):
     """The run's EvalRun; `spec` the variants (None: all four with an adapter, else base,rag); `bar(variant, total)`
-    starts a progress display and returns the function that advances it by a number of answers."""
+    starts a progress display and returns the function that advances it by a number of answers. `answerer`: an
+    in-process answerer to reuse (the promotion gate attacks the same loaded model with its canary)."""
     from eval import golden as golden_sets
     from eval.answerers import RemoteAnswerer
     from eval.eval_job import EvalJob
@@ -42,7 +43,7 @@ def run_eval(settings: Settings, golden: Sequence[Path], spec: str | None, adapt
         default = adapter or "assistant"
         embedder = assembly.embedder(settings)
     else:
-        answerer = in_process_answerer(settings)
+        answerer = answerer or in_process_answerer(settings)
         default = adapter or answerer.service.default_adapter
         embedder = answerer.service.retriever.store.embedder  # scoring shares the retriever's model: loaded once
     variants = parse_variants(spec or ("base,rag,lora,rag+lora" if default else "base,rag"), default)
