@@ -392,7 +392,8 @@ class LoopSettings(_Section):
     drift_window: int = Field(50, ge=10, le=5000, description="Recent questions per collection the drift watch "
                               "compares with the reference (training and golden) questions.")
     drift_alpha: float = Field(0.01, gt=0, lt=0.5, description="Drift alert threshold: the window's two-sample test "
-                               "p-value below this raises ragtune_drift_alert for the collection.")
+                               "p-value below drift_alpha / drift_window (the test repeats at every question) raises "
+                               "ragtune_drift_alert for the collection.")
 
 
 class Settings(_Section):

@@ -155,7 +155,7 @@ export class Loop {
     const drift = await this.client.get("/v1/drift");
     const collections = Object.entries(drift.collections || {});
     $("drift-summary").textContent = drift.reference_questions
-      ? `Recent ${drift.window} questions per collection against ${drift.reference_questions} training and golden questions; alert below p = ${drift.alpha}.`
+      ? `Recent ${drift.window} questions per collection against ${drift.reference_questions} training and golden questions; alert below p = ${drift.alpha} / ${drift.window}.`
       : drift.message || "No reference questions.";
     replace($("drift-charts"), collections.length ? collections.map(([name, c]) => h("div", { class: "drift" },
       h("h4", {}, name, " ", c.latest && c.latest.alert ? badge("drift") : badge("stable")),
