@@ -97,6 +97,10 @@ def register(app: typer.Typer, err, or_exit) -> None:
                                           "(repeatable; default: pipeline.golden)."),
         eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="First N questions of each golden file "
                                                  "for --promote (default: pipeline.eval_limit; 0 = all)."),
+        dp: bool = typer.Option(False, "--dp", help="Differentially private training (DP-SGD): needs --epsilon."),
+        epsilon: Optional[float] = typer.Option(None, "--epsilon", help="DP: the privacy budget ε to spend at most."),
+        delta: Optional[float] = typer.Option(None, "--delta", help="DP: δ, below 1 / training examples "
+                                              "(default 1 / (10 × examples))."),
     ) -> None:
         """Train a LoRA adapter on a synthetic dataset (loss on answer tokens only) into the registry.
 
@@ -109,6 +113,11 @@ def register(app: typer.Typer, err, or_exit) -> None:
         from finetune.recipe import load_recipe
 
         chosen = or_exit(lambda: load_recipe(recipe))
+        if dp or epsilon is not None:
+            if not dp or not epsilon:
+                err.print("[red]error:[/red] differential privacy needs both --dp and --epsilon E (and optionally --delta D)")
+                raise typer.Exit(2)
+            chosen = chosen.model_copy(update={"dp_epsilon": epsilon, "dp_delta": delta or 0.0})
         columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
@@ -133,6 +142,11 @@ def register(app: typer.Typer, err, or_exit) -> None:
                       _last(result.val_losses), f"{result.tokens_per_s:.0f}", f"{result.peak_rss_mb:.0f}",
                       f"{result.seconds:.0f}")
         err.print(table)
+        if result.privacy:
+            p = result.privacy
+            err.print(f"differential privacy: ε spent {p['epsilon_spent']:.3f} (target {p['target_epsilon']:g}), "
+                      f"δ {p['delta']:.2g}, noise σ {p['noise_multiplier']:.3f}, clip C {p['max_grad_norm']:g}, "
+                      f"sampling rate {p['sample_rate']:.3f}, {p['steps']} steps ({p['accountant']})")
         promoted = decision is not None and decision.promote
         err.print(f"adapter: {version.path}" + (" (promoted)" if promoted else f"; promote: ragtune adapters promote {version.ref}"))
         if decision is not None and not promoted:

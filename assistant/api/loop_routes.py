@@ -60,7 +60,7 @@ async def reject_review(item_id: str, data: ReviewRejectBody, principal: Princip
 
 
 @get("/v1/golden", operation_id="reviewedGolden", summary="The reviewed golden set (rows with who/when/why)",
-     description="Admin. `version` 0 or omitted: the newest.", responses=error_responses(*KEYED, 503))
+     description="Admin. `version` 0 or omitted: the newest.", responses=error_responses(*KEYED, 400, 503))
 async def reviewed_golden(principal: Principal, svc: Services, version: int = 0) -> dict[str, Any]:
     return reviews(svc).golden(principal, version or None)
 
