@@ -52,6 +52,7 @@ def run_eval(settings: Settings, golden: Sequence[Path], spec: str | None, adapt
     out_dir = out or settings.evals_dir / time.strftime("%Y%m%d-%H%M%S")
     config = {"golden": [str(p) for p in golden], "variants": [v.to_dict() for v in variants], "url": url,
               "limit": limit, "gates": list(rules), "ragtune_version": _version(), "settings": settings.model_dump(mode="json")}
+    config["privacy"] = privacy_of(settings, variants) if not url else {}
     run = job.run(out_dir, config, bar, rules)
     if not url:
         record_in_registry(settings, run, variants)
@@ -66,6 +67,22 @@ def in_process_answerer(settings: Settings):
     generator = assembly.generator(settings)
     service = assembly.chat_service(settings, retriever, generator)
     return InProcessAnswerer(service, retriever.store.docstore, settings.eval.batch_size, settings.eval.max_new_tokens)
+
+
+def privacy_of(settings: Settings, variants) -> dict:
+    """variant -> the DP guarantee its adapter was trained with (ε spent, δ), for the scorecard's header."""
+    registry = assembly.adapter_registry(settings)
+    found = {}
+    for variant in variants:
+        if variant.adapter == "base":
+            continue
+        try:
+            privacy = registry.get(variant.adapter).metadata.get("privacy")
+        except (ValueError, KeyError):  # a model name a remote server serves, not a registry version
+            continue
+        if privacy:
+            found[variant.name] = privacy
+    return found
 
 
 def record_in_registry(settings: Settings, run, variants) -> None:

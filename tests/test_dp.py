@@ -48,3 +48,11 @@ def test_a_dp_finetune_records_epsilon_and_delta_the_accountant_reports(tiny, tm
     (tmp_path / "b").mkdir()
     with pytest.raises(PrivacyError, match="cannot be reached"):
         run_finetune(settings_for(tmp_path / "b", tiny), dataset(tmp_path / "b"), recipe(dp_epsilon=1e-4, epochs=5), "p2")
+
+
+def test_the_scorecard_header_states_the_privacy_of_a_dp_adapter():
+    from eval.summary_markdown import run_facts
+
+    privacy = {"epsilon_spent": 7.93, "target_epsilon": 8.0, "delta": 0.001, "accountant": "rdp (opacus 1.6.0)"}
+    facts = dict(run_facts({"run": {"privacy": {"assistant@v4": privacy}}}))
+    assert facts["Privacy of assistant@v4"] == "DP-SGD, ε = 7.93 (target 8), δ = 0.001, rdp (opacus 1.6.0)"
