@@ -106,12 +106,12 @@ class ConversationService:
                     final = event.answer
                     if self.audit is not None:
                         self.audit.record(final.rail_events, turn.request_id, principal.key_id, entry)
+                    message = self._store_answer(principal, turn, final) if persist else None
                     if persist:
-                        message = self._store_answer(principal, turn, final)
                         event = FinalEvent(final, message.id if message else None)
-                        if self.loop is not None:
-                            await asyncio.to_thread(self.loop.answered, message.id if message else None,
-                                                    turn.request.question, final, turn.request.collections, turn.arm)
+                    if self.loop is not None:  # review queue, rollout arm, drift watch (unstored answers too)
+                        await asyncio.to_thread(self.loop.answered, message.id if message else None,
+                                                turn.request.question, final, turn.request.collections, turn.arm)
                     yield event
         except QueueFull:  # filled up since `begin` looked: the 503 leaves no new conversation behind
             if persist and turn.created and not pieces:

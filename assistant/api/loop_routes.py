@@ -38,6 +38,7 @@ async def list_reviews(principal: Principal, svc: Services, status: str = "open"
 
 
 @get("/v1/reviews/{item_id:str}", operation_id="getReview", summary="One review item",
+     description="Admin. The masked question, answer and comment, why it was queued, and the decision if any.",
      responses=error_responses(*KEYED, 404, 503))
 async def get_review(item_id: str, principal: Principal, svc: Services) -> dict[str, Any]:
     return reviews(svc).show(principal, item_id)
@@ -54,7 +55,8 @@ async def accept_review(item_id: str, data: ReviewAcceptBody, principal: Princip
 
 
 @post("/v1/reviews/{item_id:str}/reject", operation_id="rejectReview", status_code=200,
-      summary="Reject: no golden row", responses=error_responses(*KEYED, 400, 404, 409, 413, 503))
+      summary="Reject: no golden row", description="Admin. The note says why; 409 `already_reviewed` when decided before.",
+      responses=error_responses(*KEYED, 400, 404, 409, 413, 503))
 async def reject_review(item_id: str, data: ReviewRejectBody, principal: Principal, svc: Services) -> dict[str, Any]:
     return reviews(svc).reject(principal, item_id, data.note)
 
@@ -66,6 +68,8 @@ async def reviewed_golden(principal: Principal, svc: Services, version: int = 0)
 
 
 @get("/v1/rollout", operation_id="getRollout", summary="The running rollout and its live per-arm readout",
+     description="Admin. Per arm: answers, thumbs-up, refusal and rail-action rates with intervals, latency; the "
+     "candidate-minus-control differences and a 'significant / not yet' verdict. `rollout` is null when none runs.",
      responses=error_responses(*KEYED, 503))
 async def get_rollout(principal: Principal, svc: Services) -> dict[str, Any]:
     return await anyio.to_thread.run_sync(lambda: rollouts(svc).status(principal))
@@ -79,19 +83,24 @@ async def start_rollout(data: RolloutBody, principal: Principal, svc: Services) 
 
 
 @post("/v1/rollout/promote", operation_id="promoteRollout", status_code=200,
-      summary="Promote the rollout's candidate and end the rollout", responses=error_responses(*KEYED, 404, 409, 503))
+      summary="Promote the rollout's candidate and end the rollout",
+      description="Admin. Promoted through the registry as POST /v1/adapters/{name}/promote does; 409 `no_rollout`.",
+      responses=error_responses(*KEYED, 404, 409, 503))
 async def promote_rollout(principal: Principal, svc: Services) -> dict[str, Any]:
     return await anyio.to_thread.run_sync(lambda: rollouts(svc).promote(principal))
 
 
 @post("/v1/rollout/stop", operation_id="stopRollout", status_code=200,
       summary="End the rollout: every conversation answers with the control again",
+      description="Admin. The rollback of a rollout; its last figures stay in the history. 409 `no_rollout`.",
       responses=error_responses(*KEYED, 409, 503))
 async def stop_rollout(principal: Principal, svc: Services) -> dict[str, Any]:
     return await anyio.to_thread.run_sync(lambda: rollouts(svc).stop(principal))
 
 
 @get("/v1/drift", operation_id="getDrift", summary="Drift watch: per collection, latest figures and their history",
+     description="Admin. Recent questions against the training and golden questions (two-sample test p-value, alert), "
+     "best retrieval score, refusal rate and unanswered share; the same figures are on /metrics.",
      responses=error_responses(*KEYED, 503))
 async def get_drift(principal: Principal, svc: Services) -> dict[str, Any]:
     authorize(principal, "admin")
