@@ -7,9 +7,11 @@ from typing import Any
 
 import anyio
 from litestar import get, post
+from litestar.params import Parameter
 
 from assistant.api.loop_schemas import RetrainBody, ReviewAcceptBody, ReviewRejectBody, RolloutBody
 from assistant.api.schemas import KEYED, error_responses
+from assistant.api.conversation_routes import MAX_OFFSET
 from assistant.api.services import Services
 from assistant.auth import Principal, authorize
 from assistant.errors import ApiError
@@ -32,9 +34,10 @@ def rollouts(svc: Services) -> RolloutService:
 @get("/v1/reviews", operation_id="listReviews", summary="The review queue, newest first, with counts per status",
      description="Admin. `status`: open (default), accepted, rejected or all. Texts are PII-masked.",
      responses=error_responses(*KEYED, 400, 503))
-async def list_reviews(principal: Principal, svc: Services, status: str = "open", limit: int = 50,
-                       offset: int = 0) -> dict[str, Any]:
-    return await anyio.to_thread.run_sync(lambda: reviews(svc).list(principal, status, min(max(limit, 0), 500), max(offset, 0)))
+async def list_reviews(principal: Principal, svc: Services, status: str = Parameter(default="open", max_length=16),
+                       limit: int = Parameter(default=50, ge=1, le=500),
+                       offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET)) -> dict[str, Any]:
+    return await anyio.to_thread.run_sync(lambda: reviews(svc).list(principal, status, limit, offset))
 
 
 @get("/v1/reviews/{item_id:str}", operation_id="getReview", summary="One review item",
@@ -63,7 +66,8 @@ async def reject_review(item_id: str, data: ReviewRejectBody, principal: Princip
 
 @get("/v1/golden", operation_id="reviewedGolden", summary="The reviewed golden set (rows with who/when/why)",
      description="Admin. `version` 0 or omitted: the newest.", responses=error_responses(*KEYED, 400, 503))
-async def reviewed_golden(principal: Principal, svc: Services, version: int = 0) -> dict[str, Any]:
+async def reviewed_golden(principal: Principal, svc: Services,
+                          version: int = Parameter(default=0, ge=0, le=MAX_OFFSET)) -> dict[str, Any]:
     return reviews(svc).golden(principal, version or None)
 
 
