@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from assistant import assembly
 from assistant.api import admin_routes, account_routes, ticket_routes
 from assistant.api import chat_routes, conversation_routes, document_routes, health_routes, openai_routes
-from assistant.api import ui_routes
+from assistant.api import loop_routes, ui_routes
 from assistant.api.errors import HANDLERS
 from assistant.api.metrics import Metrics
 from assistant.api.services import Services, principal
@@ -47,6 +47,7 @@ ROUTES = [
     admin_routes.list_keys, admin_routes.create_key, admin_routes.revoke_key,
     admin_routes.list_adapters, admin_routes.promote_adapter, admin_routes.rollback_adapter,
     admin_routes.list_evals, admin_routes.scorecard,
+    *loop_routes.ROUTES,
     *ui_routes.ROUTES,
 ]
 
@@ -88,7 +89,8 @@ def load_models(svc: Services) -> None:
         generator = assembly.generator(settings)
         chat = assembly.chat_service(settings, retriever, generator, svc.queue)
         audit = AuditLog(settings.home / "audit" / "guardrails.jsonl")
-        svc.loaded(chat, ConversationService(chat, retriever, store, svc.db, audit=audit))
+        svc.loop = assembly.loop_hooks(settings, svc.db, chat, svc.metrics.observe_drift)
+        svc.loaded(chat, ConversationService(chat, retriever, store, svc.db, audit=audit, loop=svc.loop))
         log.warning("ragtune ready: model %s, adapters %s", generator.name, generator.adapters() or "none")
     except Exception as exc:  # noqa: BLE001 - the server stays up and says why it is not ready
         log.exception("loading the model or index failed")

@@ -141,3 +141,51 @@ def pii_redactor(settings: Settings):
 
     redactor = PiiRedactor()
     return lambda text: redactor.redact(text).text
+
+
+def review_masker(settings: Settings):
+    """The PII masker applied to everything the review queue stores (the training-data redactor, all kinds)."""
+    from finetune.pii import PiiRedactor
+
+    redactor = PiiRedactor()
+    return lambda text: redactor.redact(text).text
+
+
+def reference_questions(settings: Settings, limit: int = 2000) -> list[str]:
+    """What the drift watch compares incoming questions with: the golden questions of pipeline.golden and the
+    training questions of the newest dataset (the ones the promoted adapter most likely learned from)."""
+    import json as _json
+
+    from eval import golden as golden_sets
+
+    questions: list[str] = []
+    for path in settings.pipeline.golden:
+        try:
+            questions += [r.question for r in golden_sets.load(path)]
+        except (OSError, ValueError) as exc:
+            log.warning("drift reference: golden set %s skipped: %s", path, exc)
+    datasets = sorted((p for p in settings.datasets_dir.glob("*/train.jsonl")), key=lambda p: p.stat().st_mtime)
+    if datasets:
+        for line in datasets[-1].read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                questions.append(_json.loads(line).get("question", ""))
+    return [q for q in dict.fromkeys(questions) if q][:limit]
+
+
+def loop_hooks(settings: Settings, db: Database, chat: ChatService, on_drift=None):
+    """Review queue, rollout arms and drift watch around the chat path (see assistant/loop_hooks.py)."""
+    from assistant.drift import DriftWatch
+    from assistant.loop_hooks import LoopHooks
+    from assistant.review_service import ReviewService
+
+    reviews = ReviewService(db, review_masker(settings), settings.loop.review_min_refusal_score)
+    reference = reference_questions(settings)
+    drift = DriftWatch(chat.retriever.store.embedder.embed, reference, settings.loop.drift_window,
+                       settings.loop.drift_alpha, on_drift) if reference else None
+    return LoopHooks(db, reviews, rollout_state(settings), drift, chat.generator.adapters)
+
+
+def rollout_state(settings: Settings):
+    from assistant.rollout import RolloutState
+
+    return RolloutState(settings.home / "rollout.json")

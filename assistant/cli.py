@@ -338,6 +338,10 @@ from assistant.cli_pipeline import register as _register_pipeline  # noqa: E402
 
 _register_pipeline(app, err, _or_exit)
 
+from assistant.cli_loop import register as _register_loop  # noqa: E402
+
+_register_loop(app, err, _or_exit)
+
 
 def main() -> None:
     app(prog_name="ragtune")

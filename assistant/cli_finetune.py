@@ -91,7 +91,16 @@ def register(app: typer.Typer, err, or_exit) -> None:
                                              "or a recipe YAML (`base: lora-cpu` plus the fields to change)."),
         name: str = typer.Option("assistant", "--name", help="Adapter name in the registry."),
         resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of NAME on this dataset."),
-        promote: bool = typer.Option(False, "--promote", help="Promote the new version once trained."),
+        promote: bool = typer.Option(False, "--promote", help="Score the new version against the promoted one (or "
+                                     "base+RAG) on the golden set(s) and promote it only if the gate passes."),
+        golden: list[Path] = typer.Option([], "--golden", "-g", help="Golden JSONL for --promote's scorecard "
+                                          "(repeatable; default: pipeline.golden)."),
+        eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="First N questions of each golden file "
+                                                 "for --promote (default: pipeline.eval_limit; 0 = all)."),
+        dp: bool = typer.Option(False, "--dp", help="Differentially private training (DP-SGD): needs --epsilon."),
+        epsilon: Optional[float] = typer.Option(None, "--epsilon", help="DP: the privacy budget ε to spend at most."),
+        delta: Optional[float] = typer.Option(None, "--delta", help="DP: δ, below 1 / training examples "
+                                              "(default 1 / (10 × examples))."),
     ) -> None:
         """Train a LoRA adapter on a synthetic dataset (loss on answer tokens only) into the registry.
 
@@ -104,6 +113,11 @@ def register(app: typer.Typer, err, or_exit) -> None:
         from finetune.recipe import load_recipe
 
         chosen = or_exit(lambda: load_recipe(recipe))
+        if dp or epsilon is not None:
+            if not dp or not epsilon:
+                err.print("[red]error:[/red] differential privacy needs both --dp and --epsilon E (and optionally --delta D)")
+                raise typer.Exit(2)
+            chosen = chosen.model_copy(update={"dp_epsilon": epsilon, "dp_delta": delta or 0.0})
         columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
@@ -115,8 +129,12 @@ def register(app: typer.Typer, err, or_exit) -> None:
                     err.print(f"step {step}/{total} loss {loss:.4f}")
 
             version, result, _ = or_exit(lambda: run_finetune(settings, data, chosen, name, resume, show))
+        decision = None
         if promote:
-            assembly.adapter_registry(settings).promote(version.ref)
+            from assistant.promotion import evaluate_and_gate
+
+            decision, run_dir = or_exit(lambda: evaluate_and_gate(settings, version.ref, golden or None, eval_limit))
+            print_gate(err, decision, run_dir)
         table = Table(title=f"fine-tune {version.ref}", title_justify="left")
         for column in ("steps", "epochs", "train loss", "val loss", "tokens/s", "peak RSS MiB", "seconds"):
             table.add_column(column, justify="right")
@@ -124,7 +142,15 @@ def register(app: typer.Typer, err, or_exit) -> None:
                       _last(result.val_losses), f"{result.tokens_per_s:.0f}", f"{result.peak_rss_mb:.0f}",
                       f"{result.seconds:.0f}")
         err.print(table)
-        err.print(f"adapter: {version.path}" + (" (promoted)" if promote else f"; promote: ragtune adapters promote {version.ref}"))
+        if result.privacy:
+            p = result.privacy
+            err.print(f"differential privacy: ε spent {p['epsilon_spent']:.3f} (target {p['target_epsilon']:g}), "
+                      f"δ {p['delta']:.2g}, noise σ {p['noise_multiplier']:.3f}, clip C {p['max_grad_norm']:g}, "
+                      f"sampling rate {p['sample_rate']:.3f}, {p['steps']} steps ({p['accountant']})")
+        promoted = decision is not None and decision.promote
+        err.print(f"adapter: {version.path}" + (" (promoted)" if promoted else f"; promote: ragtune adapters promote {version.ref}"))
+        if decision is not None and not promoted:
+            raise typer.Exit(5)  # trained, but the gate refused it: scripts must not take it for a promotion
 
     app.add_typer(adapters_app, name="adapters")
 
@@ -200,3 +226,12 @@ def register(app: typer.Typer, err, or_exit) -> None:
 
 def _last(values: list[float]) -> str:
     return f"{values[-1]:.4f}" if values else "-"
+
+
+def print_gate(err, decision, run_dir) -> None:
+    """The gate's checks, one line each, and its verdict (what `finetune --promote` and `retrain` print)."""
+    for check in decision.checks:
+        mark = "[green]pass[/green]" if check.passed else "[red]fail[/red]"
+        err.print(f"  {mark} {check.detail}")
+    verdict = "[green]promoted[/green]" if decision.promote else "[red]not promoted[/red]"
+    err.print(f"gate: {verdict} {decision.candidate} (baseline {decision.baseline}); scorecard {run_dir}/scorecard.html")

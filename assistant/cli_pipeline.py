@@ -79,6 +79,9 @@ def register(app: typer.Typer, err, or_exit) -> None:
         scorecard = next((r.outputs.get("scorecard") for r in reports if r.name == "eval"), None)
         if scorecard:
             err.print(f"scorecard: {scorecard}", soft_wrap=True)
+        gate = next((r.outputs.get("gate") for r in reports if r.name == "promote"), None)
+        for check in (gate or {}).get("checks", []):  # the gate's reasoning, one line per check
+            err.print(f"gate {'pass' if check['passed'] else 'FAIL'}: {check['detail']}", soft_wrap=True)
         if serve:
             _serve(settings, host, port, err)
 

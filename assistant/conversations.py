@@ -7,6 +7,7 @@ persists what the chat service produced; it knows nothing of HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
@@ -36,12 +37,14 @@ class ChatTurn:
     request: ChatRequest
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # in the audit log and the response
     created: bool = False  # this turn created its conversation: shed by a full queue, it takes it away again
+    arm: Any = None  # the rollout arm answering (assistant.loop_hooks.Arm), None outside a rollout
 
 
 class ConversationService:
     def __init__(self, chat: ChatService, retriever: Retriever, store: IndexStore, db: Database, max_title_chars: int = 80,
-                 audit: AuditLog | None = None):
+                 audit: AuditLog | None = None, loop: Any = None):
         self.chat = chat
+        self.loop = loop  # assistant.loop_hooks.LoopHooks: rollout arm, review queue, drift watch; None = off
         self.audit = audit  # guardrail actions, one line each
         self.retriever = retriever
         self.store = store
@@ -79,9 +82,11 @@ class ConversationService:
             self.db.conversations.add_message(conversation.id, principal.key_id, "user", message, admin=principal.is_admin)
             conversation_id = conversation.id
         searchable = self._collections(principal, collections)
+        arm = self.loop.assign(principal.key_id, conversation_id) if self.loop is not None and adapter is None else None
+        adapter = arm.adapter if arm is not None else adapter
         request = ChatRequest(message, history or [], searchable, adapter=adapter, max_new_tokens=max_new_tokens,
                               retrieval=retrieval, screened=screened)
-        return ChatTurn(conversation_id or "", request, created=created)
+        return ChatTurn(conversation_id or "", request, created=created, arm=arm)
 
     async def stream(self, principal: Principal, turn: ChatTurn, persist: bool = True, entry: str = "chat") -> AsyncIterator[Any]:
         """TokenEvents, then FinalEvent; the answer is stored even when the client leaves mid-stream.
@@ -101,9 +106,12 @@ class ConversationService:
                     final = event.answer
                     if self.audit is not None:
                         self.audit.record(final.rail_events, turn.request_id, principal.key_id, entry)
+                    message = self._store_answer(principal, turn, final) if persist else None
                     if persist:
-                        message = self._store_answer(principal, turn, final)
                         event = FinalEvent(final, message.id if message else None)
+                    if self.loop is not None:  # review queue, rollout arm, drift watch (unstored answers too)
+                        await asyncio.to_thread(self.loop.answered, message.id if message else None,
+                                                turn.request.question, final, turn.request.collections, turn.arm)
                     yield event
         except QueueFull:  # filled up since `begin` looked: the 503 leaves no new conversation behind
             if persist and turn.created and not pieces:
@@ -175,6 +183,8 @@ class ConversationService:
         record = self.db.feedback.set(message_id, principal.key_id, rating, comment)
         if record is None:
             raise not_found("message", message_id)
+        if self.loop is not None:
+            self.loop.voted(message_id, rating, comment)
         return record.to_dict()
 
     # --- documents ---------------------------------------------------------------------------

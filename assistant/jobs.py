@@ -132,6 +132,14 @@ class JobRunner:
         self._queue.put(job.id)
         return job
 
+    def submit_retrain(self, principal: Principal, eval_limit: int | None) -> dict:
+        """Queue `ragtune retrain` (assistant/retrain.py) on the job worker: it never runs beside an ingest."""
+        authorize(principal, "admin")
+        job = self.db.jobs.create(principal.key_id, self.settings.pipeline.collection, {"eval_limit": eval_limit},
+                                  kind="retrain")
+        self._queue.put(job.id)
+        return job.to_dict()
+
     def _stage(self, names: list[str], contents: list[bytes]) -> Path:
         staging = self.uploads / f".incoming-{uuid.uuid4().hex}"
         try:
@@ -192,6 +200,14 @@ class JobRunner:
             raise
         if job is None:  # another worker claimed it first (or it is gone)
             return
+        if job.kind == "retrain":  # minutes of training: its lease is renewed like an ingest's
+            renewing = threading.Event()
+            threading.Thread(target=self._renew, args=(job_id, renewing), name="retrain-lease", daemon=True).start()
+            try:
+                self._retrain(job_id, job.inputs.get("eval_limit"))
+            finally:
+                renewing.set()
+            return
         folder = self.uploads / job_id
         renewing = threading.Event()
         threading.Thread(target=self._renew, args=(job_id, renewing), name="ingest-lease", daemon=True).start()
@@ -224,4 +240,14 @@ class JobRunner:
             try:
                 self.db.jobs.renew(job_id, self.worker, self.lease_s)
             except Exception:  # noqa: BLE001 - try again next time; the lease outlasts one failure
-                log.warning("renewing the lease of ingest job %s failed", job_id, exc_info=True)
+                log.warning("renewing the lease of job %s failed", job_id, exc_info=True)
+
+    def _retrain(self, job_id: str, eval_limit: int | None) -> None:
+        from assistant.retrain import retrain
+
+        try:
+            result = retrain(self.settings, eval_limit=eval_limit)
+            self.db.jobs.update(job_id, "done", report=result.to_dict())
+        except Exception as exc:  # noqa: BLE001 - recorded on the job; the worker lives on
+            log.exception("retrain job %s failed", job_id)
+            self.db.jobs.update(job_id, "failed", error=failure_reason(exc))

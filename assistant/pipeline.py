@@ -85,8 +85,11 @@ class Pipeline:
         synth = self._stage("synth", key_of(ingest["key"], self._synth_settings(), self._golden_digest()), self._synth)
         tune = self._stage("finetune", key_of(synth["dataset_sha256"], self._recipe().model_dump(),
                                               self.settings.generator.model), lambda: self._finetune(synth))
-        scored = self._stage("eval", key_of(tune["ref"], tune["key"], self._golden_digest(), self._eval_settings()),
-                             lambda: self._evaluate(tune["ref"]))
+        from assistant.promotion import baseline_for
+
+        baseline = baseline_for(self.settings, tune["ref"])  # what serves now: the candidate must beat it
+        scored = self._stage("eval", key_of(tune["ref"], tune["key"], self._golden_digest(), self._eval_settings(),
+                                            baseline), lambda: self._evaluate(tune["ref"], baseline))
         self._promote(tune["ref"], scored)
         return self.reports
 
@@ -133,8 +136,9 @@ class Pipeline:
         val = f"{result.val_losses[-1]:.3f}" if result.val_losses else "-"
         return {"ref": version.ref}, f"{version.ref}: {result.steps} steps, val loss {val}, {result.tokens_per_s:.0f} tokens/s"
 
-    def _evaluate(self, ref: str) -> tuple[dict[str, Any], str]:
-        from eval.runner import run_eval
+    def _evaluate(self, ref: str, baseline: tuple[str, str, str]) -> tuple[dict[str, Any], str]:
+        from assistant.promotion import canary
+        from eval.runner import in_process_answerer, run_eval
 
         out = self.settings.evals_dir / f"up-{time.strftime('%Y%m%d-%H%M%S')}"
         def bar(variant: str, total: int) -> Callable[[int], None]:
@@ -146,30 +150,49 @@ class Pipeline:
                 self.progress(f"eval {variant}", done[0], total)
             return advance
 
-        run = run_eval(self._scoring_settings(), self.config.golden, "rag,rag+lora", ref, None, None, out,
-                       self.config.eval_limit, [], bar)
+        spec, name, adapter = baseline
+        scoring = self._scoring_settings()
+        answerer = in_process_answerer(scoring)  # one model load for the scorecard and the canary
+        run = run_eval(scoring, self.config.golden, f"{spec},rag+lora", ref, None, None, out,
+                       self.config.eval_limit, [], bar, answerer)
+        attacked = canary(scoring, {name: adapter, "rag+lora": ref}, answerer)
+        (run.out_dir / "canary.json").write_text(json.dumps(attacked, indent=2), encoding="utf-8")
         metric = self.config.promote_metric
         values = run.summary["variants"]
-        detail = f"{metric}: base+RAG {values['rag'].get(metric, 0):.3f}, LoRA+RAG {values['rag+lora'].get(metric, 0):.3f}"
-        return {"run_dir": str(run.out_dir), "scorecard": str(run.out_dir / "scorecard.html")}, detail
+        detail = (f"{metric}: {'base+RAG' if name == 'rag' else name} {values[name].get(metric) or 0:.3f}, "
+                  f"LoRA+RAG {values['rag+lora'].get(metric) or 0:.3f}; canary leaks {attacked[name]['leaks']} vs "
+                  f"{attacked['rag+lora']['leaks']}")
+        return {"run_dir": str(run.out_dir), "scorecard": str(run.out_dir / "scorecard.html"), "baseline": name}, detail
 
     def _promote(self, ref: str, scored: dict[str, Any]) -> None:
-        """Promote the adapter when LoRA+RAG beats base+RAG on the chosen metric without refusing much more."""
+        """Promote the adapter when the gate passes on this scorecard (eval/promotion_gate.py); the decision and its
+        reasoning go into the adapter's registry metadata either way."""
+        from assistant.promotion import gate, record
+        from eval.eval_job import load_run
+
         started = time.monotonic()
         registry = assembly.adapter_registry(self.settings)
-        summary = json.loads((Path(scored["run_dir"]) / "summary.json").read_text())
-        wins, why = promotion_decision(summary, self.config.promote_metric, self.config.promote_min_gain,
-                                       self.config.promote_max_false_refusal_increase)
+        run_dir = Path(scored["run_dir"])
+        _, rows = load_run(run_dir)
+        attacked = json.loads((run_dir / "canary.json").read_text()) if (run_dir / "canary.json").is_file() else None
+        if attacked and "rag+lora" in attacked:  # the scorecard's variant name becomes the version's ref
+            attacked[ref] = attacked.pop("rag+lora")
+        baseline = scored.get("baseline", "rag")
+        decision = gate(self.settings, [{**r, "variant": ref if r["variant"] == "rag+lora" else r["variant"]} for r in rows],
+                        baseline, ref, attacked)
         promoted = registry.promoted(self.config.adapter_name)
-        if wins and promoted is not None and promoted.ref == ref:
-            status, detail = "skipped", f"{ref} already promoted ({why})"
-        elif wins:
-            registry.promote(ref)
-            status, detail = "ran", f"promoted {ref}: {why}"
+        if decision.promote and promoted is not None and promoted.ref == ref:
+            status, detail = "skipped", f"{ref} already promoted"
         else:
-            keep = promoted.ref if promoted else "the base model"
-            status, detail = "kept", f"not promoted, serving {keep}: {why}"
-        self.reports.append(StageReport("promote", status, time.monotonic() - started, detail, {"promoted": wins}))
+            record(self.settings, ref, decision, run_dir)
+            if decision.promote:
+                registry.promote(ref)
+                status, detail = "ran", decision.reason
+            else:
+                keep = promoted.ref if promoted else "the base model"
+                status, detail = "kept", f"not promoted, serving {keep}: {decision.reason}"
+        self.reports.append(StageReport("promote", status, time.monotonic() - started, detail,
+                                        {"promoted": decision.promote, "gate": decision.to_dict()}))
 
     # --- inputs -------------------------------------------------------------------------------------
     def _check_inputs(self) -> None:
@@ -220,18 +243,3 @@ class Pipeline:
         if "chunks" in outputs and not self.settings.index_dir.exists():
             return False
         return True
-
-
-def promotion_decision(summary: dict[str, Any], metric: str, min_gain: float, max_refusal_increase: float) -> tuple[bool, str]:
-    """(wins, reason) from a scorecard with `rag` and `rag+lora` variants."""
-    rag, lora = summary["variants"]["rag"], summary["variants"]["rag+lora"]
-    if rag.get(metric) is None or lora.get(metric) is None:
-        return False, f"the scorecard has no {metric}"
-    gain = lora[metric] - rag[metric]
-    refusals = (lora.get("false_refusal_rate") or 0.0) - (rag.get("false_refusal_rate") or 0.0)
-    if gain < min_gain:
-        return False, (f"{metric} {lora[metric]:.3f} with the adapter vs {rag[metric]:.3f} without "
-                       f"(a gain of at least {min_gain:g} is needed)")
-    if refusals > max_refusal_increase:
-        return False, f"false refusals up {refusals:+.2f} (at most +{max_refusal_increase:g})"
-    return True, f"{metric} {lora[metric]:.3f} vs {rag[metric]:.3f} ({gain:+.3f}), false refusals {refusals:+.2f}"

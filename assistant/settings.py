@@ -477,11 +477,33 @@ class PipelineSettings(_Section):
     adapter_name: str = Field("assistant", description="Registry name of the adapter the main job trains.")
     eval_limit: int = Field(12, ge=0, description="First N questions of each golden file in the main job's scorecard "
                             "(0 = all; about 10 s per question and variant on 2 CPU cores).")
-    promote_metric: str = Field("semantic_similarity", description="Scorecard metric LoRA+RAG must not lose on "
-                                "against base+RAG for the adapter to be promoted.")
-    promote_min_gain: float = Field(0.0, description="Least gain on promote_metric that promotes the adapter.")
+    promote_metric: str = Field("semantic_similarity", description="Scorecard metric the promotion gate tests: the "
+                                "paired-bootstrap interval of the candidate's delta over what serves now must lie "
+                                "above promote_min_gain.")
+    promote_min_gain: float = Field(0.0, description="The lower end of the interval of the promote_metric delta must "
+                                    "exceed this for the adapter to be promoted (0: significantly better).")
+    promote_level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the gate's paired-bootstrap "
+                                 "intervals (metric, refusal accuracy, false refusals).")
     promote_max_false_refusal_increase: float = Field(
-        0.10, ge=0, le=1, description="Largest rise in the false-refusal rate (answerable questions refused) that still promotes.")
+        0.10, ge=0, le=1, description="Largest point rise in the false-refusal rate (answerable questions refused) "
+        "that still promotes; any significant rise refuses regardless.")
+
+
+class LoopSettings(_Section):
+    review_min_refusal_score: float = Field(
+        0.60, ge=-1, le=1, description="A refusal goes to the review queue when the question's best retrieved chunk "
+        "scored at least this (cosine): retrieval found something, yet the model declined. Above "
+        "chat.min_dense_score, since answerable Contoso questions' best chunks score 0.57 and more.")
+    review_training_weight: int = Field(
+        3, ge=1, le=20, description="Times each accepted review marked for training is repeated in the next "
+        "`ragtune retrain` dataset (reviewed rows weighted up over synthetic ones).")
+    rollout_level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the A/B readout's intervals "
+                                 "and of its 'significant' verdict.")
+    drift_window: int = Field(50, ge=10, le=5000, description="Recent questions per collection the drift watch "
+                              "compares with the reference (training and golden) questions.")
+    drift_alpha: float = Field(0.01, gt=0, lt=0.5, description="Drift alert threshold: the window's two-sample test "
+                               "p-value below drift_alpha / drift_window (the test repeats at every question) raises "
+                               "ragtune_drift_alert for the collection.")
 
 
 class Settings(_Section):
@@ -507,6 +529,8 @@ class Settings(_Section):
     eval: EvalSettings = Field(default_factory=EvalSettings, description="Scorecards: batching, the optional LLM judge, bootstrap seed.")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="The main job, `ragtune up`: "
                                        "which documents and golden sets, how much to generate, train and evaluate.")
+    loop: LoopSettings = Field(default_factory=LoopSettings, description="The improvement loop: review queue, "
+                               "retrain weighting, A/B rollout readout and drift watch.")
 
     @property
     def index_dir(self) -> Path:

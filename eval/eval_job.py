@@ -99,6 +99,7 @@ class EvalJob:
                 "mode": self.answerer.description,
                 "variants": {v.name: {"adapter": v.adapter, "retrieval": v.retrieval} for v in self.variants},
                 "timing": timing, "questions": len(self.golden), "ragtune_version": config.get("ragtune_version"),
+                "privacy": config.get("privacy") or {},
                 "latency_note": "in-process latency is a batch's wall time shared by its answers" if self.answerer.description == "in-process" else "",
             },
         }

@@ -17,9 +17,10 @@ Bar = Callable[[str, int], Callable[[int], None]]  # (variant, questions) -> adv
 
 
 def run_eval(settings: Settings, golden: Sequence[Path], spec: str | None, adapter: str | None, url: str | None,
-             api_key: str | None, out: Path | None, limit: int, rules: Sequence[str], bar: Bar):
+             api_key: str | None, out: Path | None, limit: int, rules: Sequence[str], bar: Bar, answerer=None):
     """The run's EvalRun; `spec` the variants (None: all four with an adapter, else base,rag); `bar(variant, total)`
-    starts a progress display and returns the function that advances it by a number of answers."""
+    starts a progress display and returns the function that advances it by a number of answers. `answerer`: an
+    in-process answerer to reuse (the promotion gate attacks the same loaded model with its canary)."""
     from eval import golden as golden_sets
     from eval.answerers import RemoteAnswerer
     from eval.eval_job import EvalJob
@@ -42,7 +43,7 @@ def run_eval(settings: Settings, golden: Sequence[Path], spec: str | None, adapt
         default = adapter or "assistant"
         embedder = assembly.embedder(settings)
     else:
-        answerer = in_process_answerer(settings)
+        answerer = answerer or in_process_answerer(settings)
         default = adapter or answerer.service.default_adapter
         embedder = answerer.service.retriever.store.embedder  # scoring shares the retriever's model: loaded once
     variants = parse_variants(spec or ("base,rag,lora,rag+lora" if default else "base,rag"), default)
@@ -51,6 +52,7 @@ def run_eval(settings: Settings, golden: Sequence[Path], spec: str | None, adapt
     out_dir = out or settings.evals_dir / time.strftime("%Y%m%d-%H%M%S")
     config = {"golden": [str(p) for p in golden], "variants": [v.to_dict() for v in variants], "url": url,
               "limit": limit, "gates": list(rules), "ragtune_version": _version(), "settings": settings.model_dump(mode="json")}
+    config["privacy"] = privacy_of(settings, variants) if not url else {}
     run = job.run(out_dir, config, bar, rules)
     if not url:
         record_in_registry(settings, run, variants)
@@ -66,6 +68,22 @@ def in_process_answerer(settings: Settings):
     service = assembly.chat_service(settings, retriever, generator)
     return InProcessAnswerer(service, retriever.store.docstore, settings.eval.batch_size, settings.eval.max_new_tokens,
                              settings.eval.collections)
+
+
+def privacy_of(settings: Settings, variants) -> dict:
+    """variant -> the DP guarantee its adapter was trained with (ε spent, δ), for the scorecard's header."""
+    registry = assembly.adapter_registry(settings)
+    found = {}
+    for variant in variants:
+        if variant.adapter == "base":
+            continue
+        try:
+            privacy = registry.get(variant.adapter).metadata.get("privacy")
+        except (ValueError, KeyError):  # a model name a remote server serves, not a registry version
+            continue
+        if privacy:
+            found[variant.name] = privacy
+    return found
 
 
 def record_in_registry(settings: Settings, run, variants) -> None:

@@ -144,6 +144,9 @@ def run_facts(summary: dict) -> list[tuple[str, str]]:
     ]
     if run.get("ragtune_version"):
         facts.append(("ragtune", str(run["ragtune_version"])))
+    for variant, p in sorted((run.get("privacy") or {}).items()):  # DP-trained adapters: the guarantee they carry
+        facts.append((f"Privacy of {variant}", f"DP-SGD, ε = {p['epsilon_spent']:.3g} (target {p['target_epsilon']:g}), "
+                                                f"δ = {p['delta']:.2g}, {p['accountant']}"))
     return facts
 
 

@@ -131,6 +131,7 @@ def run_finetune(
                                                       "excluded_documents", "excluded_golden_sets")}},
         "hyperparameters": recipe.model_dump(),
         "training": {**asdict(result), "tokens_per_s": round(result.tokens_per_s, 1)},
+        "privacy": result.privacy,  # DP-SGD's ε (target and spent, by the accountant) and δ; None without DP
         "code_version": code_version(),
         "created_at": time.time(),
         "eval": {},

@@ -52,6 +52,11 @@ class LoraRecipe(BaseModel):
     device: str = Field("cpu", description="Torch device (`cpu`, `cuda`).")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Training dtype of the base weights.")
     threads: int = Field(0, ge=0, description="torch CPU threads; 0 = torch's default (all cores).")
+    dp_epsilon: float = Field(0.0, ge=0, description="Differential privacy: train with DP-SGD to spend at most this ε "
+                              "(finetune/dp.py); 0 = no DP.")
+    dp_delta: float = Field(0.0, ge=0, lt=1, description="DP's δ; must be below 1 / training examples. 0 with "
+                            "dp_epsilon set = 1 / (10 × training examples).")
+    dp_max_grad_norm: float = Field(1.0, gt=0, description="DP's per-example gradient clipping norm C.")
 
 
 def load_recipe(source: str | Path | None) -> LoraRecipe:

@@ -33,6 +33,7 @@ class TrainResult:
     best_val_loss: float | None = None
     best_epoch: int | None = None
     stopped_early: bool = False
+    privacy: dict | None = None  # DP-SGD: the plan (target ε, δ, σ, q, C) and the ε the accountant reports spent
     anchor_kl: list[float] = field(default_factory=list)  # mean KL(base || adapter) at anchor positions per epoch, nats
     tokens: int = 0  # tokens through the forward pass (prompt + answer)
     seconds: float = 0.0
@@ -75,6 +76,10 @@ class LoraTrainer:
         """Train to the end (or `stop_after_steps` optimizer steps, to simulate an interruption)."""
         torch, recipe = self.torch, self.recipe
         torch.manual_seed(recipe.seed)
+        if recipe.dp_epsilon:
+            if resume:
+                raise ValueError("a DP run cannot be resumed (its accounting starts over); run it again")
+            return self._train_private(progress)
         if resume:
             self._load_checkpoint()
         started = time.monotonic() - self.result.seconds
@@ -117,6 +122,48 @@ class LoraTrainer:
         if not (self.work_dir / "best").is_dir():  # no validation set: the final weights are the result
             self.model.save_pretrained(self.work_dir / "best")
         return self.result
+
+    def _train_private(self, progress: Progress | None) -> TrainResult:
+        """DP-SGD (finetune/dp.py): Poisson lots, per-example clipping, noise; no best-epoch choice, no early stop."""
+        from finetune.dp import DpStep, plan, spent
+
+        recipe, n = self.recipe, len(self.train_set)
+        delta = recipe.dp_delta or 1 / (10 * n)
+        privacy = plan(recipe.dp_epsilon, delta, recipe.dp_max_grad_norm, recipe.batch_size * recipe.gradient_accumulation,
+                       n, recipe.epochs, recipe.max_steps)
+        self.total_steps = privacy.steps
+        self.scheduler = self._schedule(privacy.steps)
+        step = DpStep(self.torch, self.params, privacy, n, recipe.seed)
+        started = time.monotonic()
+        self.model.train()
+        losses: list[float] = []
+        for number in range(1, privacy.steps + 1):
+            lot = step.lot(n)
+            loss = step.gradients(self.loss([self.train_set[i]]) for i in lot)
+            self.result.tokens += sum(len(self.train_set[i].input_ids) for i in lot)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.result.steps = number
+            losses.append(loss)
+            if progress:
+                progress(number, privacy.steps, loss)
+        self.result.epochs_completed = recipe.epochs
+        self.result.train_losses.append(round(sum(losses) / max(len(losses), 1), 5))
+        val = self.validation_loss()  # reported only: choosing by it would spend uncounted privacy
+        if val is not None:
+            self.result.val_losses.append(round(val, 5))
+        self.result.privacy = {**privacy.to_dict(), "epsilon_spent": round(spent(privacy, privacy.steps), 4),
+                               "accountant": "rdp (opacus 1.6.0)", "examples": n}
+        self.result.seconds = time.monotonic() - started
+        self.result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.model.save_pretrained(self.work_dir / "best")
+        return self.result
+
+    def _schedule(self, steps: int):
+        from transformers import get_linear_schedule_with_warmup
+
+        return get_linear_schedule_with_warmup(self.optimizer, math.ceil(self.recipe.warmup_ratio * steps), steps)
 
     def _step(self, group: list[list[Encoded]]) -> float:
         total = 0.0

@@ -171,3 +171,25 @@ def test_phone_width(browser, stack):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "admin-11-phone")
     context.close()
+
+
+def test_review_accept_and_the_rollout_and_drift_sections(page, stack):
+    db = stack.app.state.services.db
+    item = db.reviews.add("thumbs_down", None, "How many vacation days do I get?", "I can't find that in the documents.",
+                          comment="it is in the handbook", sources=[{"document": "handbook.md", "page": None}])
+    admin_sign_in(page, stack)
+    row = page.locator("#reviews-table tbody tr", has_text="How many vacation days")
+    row.wait_for()
+    assert "it is in the handbook" in row.inner_text() and "open" in row.inner_text()
+    row.get_by_label("Reference answer").fill("25 days a year.")
+    row.get_by_label("Also a training row").check()
+    row.get_by_label("Why").fill("handbook section 4")
+    shot(page, "admin-12-review")
+    row.get_by_role("button", name="Accept").click()
+    page.locator("#reviews-status").get_by_text("Accepted").wait_for()
+    golden = db.reviews.golden()
+    assert [(g.reference, g.training, g.why, g.added_by) for g in golden] == [("25 days a year.", True, "handbook section 4", "ops admin")]
+    assert db.reviews.get(item.id).status == "accepted"
+    page.locator("#rollout-summary").get_by_text("No rollout running").wait_for()
+    page.locator("#drift-summary").wait_for()
+    assert violations_of(page, "admin page, review and rollout") == []

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from assistant import assembly
 from assistant.cli import app
 from assistant.cli_pipeline import QUICKSTART_KEY, quickstart_key
-from assistant.pipeline import promotion_decision
 from tests.api_helpers import settings_for
 from tests.conftest import SAMPLES
 from tests.test_runtime_contract import tiny_model_dir
@@ -77,6 +76,11 @@ def test_first_run_runs_every_stage_then_a_rerun_skips_them_and_a_changed_docume
     assert registry.get(ref).metadata["dataset"]["train_examples"] > 0
     promoted = registry.promoted("assistant")
     assert (stages(first.stderr)["promote"] == "ran") == (promoted is not None and promoted.ref == ref)
+    gate = registry.get(ref).metadata["gate"][-1]  # the decision and its reasoning are stored either way
+    assert gate["baseline"] == "rag" and gate["candidate"] == ref and gate["checks"][0]["detail"] in first.stderr
+    assert {c["name"] for c in gate["checks"]} == {"metric", "refusal_accuracy", "false_refusals", "canary"}
+    assert "not run" not in gate["reason"]  # the canary attacked both variants
+    assert gate["promote"] == (promoted is not None and promoted.ref == ref)
 
     second = up(root, config)
     assert second.exit_code == 0, second.stderr
@@ -106,17 +110,6 @@ def test_an_empty_document_directory_stops_at_ingest_with_a_reason(tmp_path):
                                  "--docs", str(tmp_path / "docs")])
     assert result.exit_code == 1 and "nothing could be indexed" in result.stderr
     assert not (tmp_path / "home" / "pipeline" / "state.json").exists()
-
-
-@pytest.mark.parametrize("rag, lora, wins", [
-    ({"semantic_similarity": 0.70, "false_refusal_rate": 0.05}, {"semantic_similarity": 0.72, "false_refusal_rate": 0.10}, True),
-    ({"semantic_similarity": 0.70, "false_refusal_rate": 0.05}, {"semantic_similarity": 0.69, "false_refusal_rate": 0.00}, False),
-    ({"semantic_similarity": 0.70, "false_refusal_rate": 0.05}, {"semantic_similarity": 0.80, "false_refusal_rate": 0.30}, False),
-    ({"semantic_similarity": None}, {"semantic_similarity": 0.8}, False),
-])
-def test_promotion_needs_a_gain_without_many_more_refusals(rag, lora, wins):
-    decided, why = promotion_decision({"variants": {"rag": rag, "rag+lora": lora}}, "semantic_similarity", 0.0, 0.10)
-    assert decided is wins and why
 
 
 def test_each_quickstart_key_revokes_the_previous_one(tmp_path):

@@ -26,6 +26,18 @@ class Metrics:
         self.refusals = Counter("ragtune_refusals", "Answers that said 'not in the documents'", registry=self.registry)
         self.guardrails = Counter("ragtune_guardrail_actions", "Times a rail acted, by rail and action",
                                   ["rail", "action"], registry=self.registry)
+        drift = ("collection",)
+        self.drift_p = Gauge("ragtune_drift_p_value", "Drift watch: two-sample test p-value of the recent questions "
+                             "against the training and golden questions", drift, registry=self.registry)
+        self.drift_alert = Gauge("ragtune_drift_alert", "1 while the drift p-value is below loop.drift_alpha", drift,
+                                 registry=self.registry)
+        self.drift_similarity = Gauge("ragtune_drift_similarity", "Mean cosine of recent questions to their nearest "
+                                      "reference question", drift, registry=self.registry)
+        self.best_score = Gauge("ragtune_best_retrieval_score", "Mean best dense retrieval score of recent questions",
+                                drift, registry=self.registry)
+        self.refusal_rate = Gauge("ragtune_refusal_rate", "Share of recent questions refused", drift, registry=self.registry)
+        self.unanswered = Gauge("ragtune_unanswered_share", "Share of recent questions with no chunk above the "
+                                "relevance threshold", drift, registry=self.registry)
         depth = Gauge("ragtune_generation_queue_depth", "Generations running or waiting", registry=self.registry)
         depth.set_function(queue_depth)
 
@@ -37,6 +49,17 @@ class Metrics:
             self.refusals.inc()
         for event in getattr(answer, "rail_events", []):
             self.guardrails.labels(event.rail, event.action).inc()
+
+    def observe_drift(self, collection: str, figures: dict[str, Any]) -> None:
+        """The drift watch's figures for one collection (assistant/drift.py), over its recent window."""
+        if figures.get("p_value") is not None:
+            self.drift_p.labels(collection).set(figures["p_value"])
+        self.drift_alert.labels(collection).set(1 if figures.get("alert") else 0)
+        self.drift_similarity.labels(collection).set(figures["similarity"])
+        if figures.get("best_score") is not None:
+            self.best_score.labels(collection).set(figures["best_score"])
+        self.refusal_rate.labels(collection).set(figures["refusal_rate"])
+        self.unanswered.labels(collection).set(figures["unanswered_share"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from litestar import Request
@@ -28,6 +29,7 @@ class Services:
     limiter: Limiter  # a DatabaseRateLimiter with several workers (server.shared_state)
     metrics: Metrics
     notes: dict[str, str] = field(default_factory=dict)  # what /readyz says while loading or after a failure
+    loop: Any = None  # assistant.loop_hooks.LoopHooks once the models are loaded
     _chat: ChatService | None = None
     _conversations: ConversationService | None = None
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from assistant.db.feedback import FeedbackStore
     from assistant.db.jobs import JobStore
     from assistant.db.keys import KeyStore
+    from assistant.db.reviews import ReviewStore
+    from assistant.db.variants import VariantStore
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # How long a statement waits for another writer's lock, in ms. Our transactions last milliseconds;
@@ -180,6 +182,18 @@ class Database:
         from assistant.db.feedback import FeedbackStore
 
         return FeedbackStore(self)
+
+    @cached_property
+    def reviews(self) -> ReviewStore:
+        from assistant.db.reviews import ReviewStore
+
+        return ReviewStore(self)
+
+    @cached_property
+    def variants(self) -> VariantStore:
+        from assistant.db.variants import VariantStore
+
+        return VariantStore(self)
 
     @cached_property
     def jobs(self) -> JobStore:

@@ -209,3 +209,72 @@ class AdmissionTicket(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     worker: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Float)  # Unix seconds: a ticket a killed worker left lapses
+
+
+class ReviewItem(Base):
+    """An answer a person should look at: thumbs-down, a refusal of a question retrieval scored high, or an answer a
+    rail replaced. Texts are stored PII-masked (the reviewer sees only masked text); the row outlives its
+    conversation (no foreign key), so deleting a chat never deletes the review it prompted."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        UniqueConstraint("message_id", name="uq_review_items_message_id"),  # one item per answer, whatever flagged it
+        CheckConstraint("status IN ('open', 'accepted', 'rejected')", name="status"),
+        Index("ix_review_items_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))  # "thumbs_down" | "refused_high_score" | "rail_replaced"
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    collection: Mapped[str | None] = mapped_column(String(200))
+    adapter: Mapped[str | None] = mapped_column(String(200))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    best_score: Mapped[float | None] = mapped_column(Float)  # best dense retrieval score of the question (cosine)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # {document, page} the answer had
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reference: Mapped[str | None] = mapped_column(Text)
+    reference_sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    answerable: Mapped[bool | None] = mapped_column(Boolean)
+    training: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)  # the reviewer's why
+
+
+class GoldenRow(Base):
+    """A row of the reviewed golden set. Append-only: version N of the set is every row with version <= N."""
+
+    __tablename__ = "golden_rows"
+    __table_args__ = (Index("ix_golden_rows_version", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer)
+    review_id: Mapped[str] = mapped_column(ForeignKey("review_items.id"))
+    question: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+    answerable: Mapped[bool] = mapped_column(Boolean)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    collection: Mapped[str | None] = mapped_column(String(200))
+    training: Mapped[bool] = mapped_column(Boolean, default=False)  # also offered to the next fine-tune
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    why: Mapped[str] = mapped_column(Text, default="")
+
+
+class AnswerVariant(Base):
+    """Which arm of a staged rollout wrote an answer, with the figures the live readout compares."""
+
+    __tablename__ = "answer_variants"
+    __table_args__ = (Index("ix_answer_variants_rollout", "rollout", "variant"),)
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    rollout: Mapped[str] = mapped_column(String(64))
+    variant: Mapped[str] = mapped_column(String(16))  # "control" | "candidate"
+    adapter: Mapped[str | None] = mapped_column(String(200))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    rail_actions: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ import { Adapters } from "./adapters.js";
 import { Documents } from "./documents.js";
 import { Evals } from "./evals.js";
 import { Keys } from "./keys.js";
+import { Loop } from "./loop.js";
 
 const $ = (id) => document.getElementById(id);
 const session = new Session("admin");
@@ -50,7 +51,8 @@ async function loadAll() {
 signIn.onSignedIn = (me) => {
   $("who").textContent = `Signed in as ${me.name}`;
   $("admin-view").hidden = false;
-  sections = [new Documents(client, fail), new Keys(client, fail, me), new Adapters(client, fail), new Evals(client, fail)];
+  sections = [new Documents(client, fail), new Keys(client, fail, me), new Adapters(client, fail), new Evals(client, fail),
+    new Loop(client, fail)];
   loadAll();
   $("admin-main").focus();
 };
