@@ -63,3 +63,30 @@ def test_rollout_needs_a_passing_gate_then_starts_reports_and_stops(tmp_path):
     assert _run(home, "rollout", "start", "assistant@v3").exit_code == 2  # one at a time
     assert _run(home, "rollout", "stop").exit_code == 0
     assert json.loads(_run(home, "rollout", "status").stdout)["rollout"] is None
+
+
+def test_finetune_promote_goes_through_the_gate(tmp_path):
+    """The fake backend prefixes adapter answers with the adapter's name: no better than base+RAG, so refused."""
+    from tests.api_helpers import build_home
+    from tests.test_finetune import dataset
+    from tests.test_loop_e2e import GOLDEN
+    from tests.test_runtime_contract import tiny_model_dir
+
+    home = build_home(tmp_path)
+    base, _ = tiny_model_dir(tmp_path / "tiny")
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("".join(json.dumps({"id": f"g{i}", "question": q, "reference": r}) + "\n"
+                              for i, (q, r, _) in enumerate(GOLDEN)))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("base: lora-cpu\ntarget_modules: [q_proj, v_proj]\nrank: 4\nalpha: 8\nepochs: 1\n"
+                      "max_train_examples: 2\nmax_val_examples: 1\nmax_seq_tokens: 512\n")
+    config = tmp_path / "ragtune.yaml"
+    config.write_text(json.dumps({"generator": {"model": str(base), "context_window_tokens": 512}}))
+    result = runner.invoke(app, ["--home", str(home), "--profile", "test", "--config", str(config), "finetune",
+                                 "--data", str(dataset(tmp_path)), "--recipe", str(recipe), "--promote",
+                                 "--golden", str(golden), "--eval-limit", "4"])
+    assert result.exit_code == 5, result.stderr
+    assert "not promoted" in result.stderr and "security canary" in result.stderr
+    registry = assembly.adapter_registry(settings_for(home))
+    assert registry.promoted("assistant") is None
+    assert registry.get("assistant@v1").metadata["gate"][-1]["baseline"] == "rag"
