@@ -19,6 +19,8 @@ with the whole set (one compile for any number of loads, e.g. the registry's ver
 cost is measured in README "Measured numbers"). Adapters stay host-side safetensors, shared by aliases.
 
 One lock serialises generations and rebuilds: GenAI's stateful pipeline holds one KV state.
+Precision: on CPUs with AMX/AVX512-BF16 the CPU plugin computes in bfloat16 with a uint8 KV cache unless
+`generator.openvino_precision` is `f32` (float32 math and cache: closest to transformers, several times slower).
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ class OpenVINOGenerator:
             self._pipeline, self._closed = None, True
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[tuple[str, GenerationStats]]:
-        """The evaluation path: one request after another (GenAI decodes one sequence at ~10x transformers' speed,
-        and sequential greedy output is exactly what `stream` serves; padded batches would change numerics)."""
+        """The evaluation path: one request after another (GenAI's stateful pipeline decodes one sequence faster than
+        transformers' padded batches, and sequential greedy output is exactly what `stream` serves)."""
         results = []
         for request in requests:
             stats = GenerationStats()
