@@ -18,6 +18,7 @@ vectors on the same questions. Writes bench/results/embedder_finetune-SET.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import re
 import sys
@@ -110,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     loader = DataLoader(examples, shuffle=True, batch_size=args.batch, generator=__import__("torch").Generator().manual_seed(args.seed))
     loss = losses.MultipleNegativesRankingLoss(model)
     t = time.perf_counter()
-    model.fit(train_objectives=[(loader, loss)], epochs=args.epochs, warmup_steps=max(1, len(loader) // 10),
-              optimizer_params={"lr": args.lr}, show_progress_bar=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(args.out):  # fit() writes a checkpoints/ folder into the working directory
+        model.fit(train_objectives=[(loader, loss)], epochs=args.epochs, warmup_steps=max(1, len(loader) // 10),
+                  optimizer_params={"lr": args.lr}, show_progress_bar=False)
     train_s = time.perf_counter() - t
     args.out.mkdir(parents=True, exist_ok=True)
     model.max_seq_length = base_model.max_seq_length  # embed and search with the window the index uses
