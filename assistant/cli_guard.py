@@ -14,8 +14,8 @@ from rich.table import Table
 from assistant.settings import Settings
 
 guard_app = typer.Typer(
-    help="Guardrails: check texts against the input rails (jailbreak/prompt injection, PII, topics) and, "
-    "with --output, the output rails (leakage, PII). Settings: the `guardrails` section.",
+    help="Guardrails: check texts against the input rails (jailbreak/prompt injection, harmful content, PII, topics) "
+    "and, with --output, the output rails (leakage, harmful content, PII). Settings: the `guardrails` section.",
     no_args_is_help=True,
 )
 
@@ -54,7 +54,7 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
         file: Optional[Path] = typer.Option(None, "--file", "-f", help='JSONL with one {"prompt": ...} a line.'),
         as_json: bool = typer.Option(False, "--json", help="One verdict object a line on stdout."),
         output: bool = typer.Option(False, "--output", help="Also run the output rails on the text as an answer "
-                                    "(leakage, PII; grounding needs contexts and is skipped)."),
+                                    "(leakage, harmful content, PII; grounding needs contexts and is skipped)."),
     ) -> None:
         """Show each rail's verdict and score for a text, or for every prompt of a JSONL file.
 

@@ -64,6 +64,7 @@ class Guard:
                                           refusals=[refusal or REFUSAL])
         self.leakage = LeakageRail(instruction, config.leakage_threshold)
         self.harmful = harmful_rail.rail_from_config(config, embedder)  # None: the harmful-content rail is off
+        self._last_vector: tuple[str, np.ndarray] | None = None
 
     @classmethod
     def from_settings(cls, settings, embedder=None) -> "Guard":
@@ -88,11 +89,22 @@ class Guard:
 
     # -- input -------------------------------------------------------------------------------------------
     def check_input(self, text: str, harmful: bool = True) -> InputVerdict:
+        """The input rails, then (`harmful`) the harmful-content rail on the masked text of a message nothing else
+        blocked: the order the NeMo flows run them in, so both engines give the same verdict. `harmful=False`
+        leaves it to the caller (the NeMo flow `ragtune check harmful input`)."""
+        verdict = self._check_input(text)
+        if not (harmful and self.harmful is not None and self.config.enabled) or verdict.blocked:
+            return verdict
+        verdict.results.append(harmful_rail.input_result(self.harmful, verdict.text, self._vector))
+        if verdict.results[-1].acted:
+            return InputVerdict(True, verdict.text, verdict.results, self.config.harmful_message)
+        return verdict
+
+    def _check_input(self, text: str) -> InputVerdict:
         """Injection first: an attack that the heuristics or the fast stage are sure of is blocked before any MiniLM
         pass, and its stored copy is masked by `blocked_masker`. Otherwise one pass gives the revealed text's
-        vector (injection classifier, harmful-content rail, topics) and, when the text is its own revealed form, the
-        piece vectors that the name tagger reads. `harmful=False` leaves the harmful-content rail to the caller (the
-        NeMo flow `ragtune check harmful input` runs it)."""
+        vector (injection classifier, topics; the harmful-content rail reuses it through `_vector`'s one-entry memo)
+        and, when the text is its own revealed form, the piece vectors that the name tagger reads."""
         if not self.config.enabled:
             return InputVerdict(False, text)
         part = features(text)
@@ -103,18 +115,14 @@ class Guard:
             masked = self._mask_pii(text, results, self.blocked_masker) if self.config.mask_input_pii else text
             return InputVerdict(True, masked, results, self.config.refusal_message)
         revealed = part[0]
-        need_vector = self.injection.classifier is not None or self.config.topics_enabled or (
-            harmful and self.harmful is not None and self.harmful.uses_vectors)
+        need_vector = self.injection.classifier is not None or self.config.topics_enabled
         vector = self._vector(revealed) if need_vector else None
         attack = self.injection.score_part(part, vector if self.injection.classifier is not None else None)
         if attack.score >= self.input_threshold:
             results.append(RailResult("injection", True, "block", attack.score, attack.reason))
         else:
             results.append(RailResult.passed("injection", attack.score))
-        if harmful and self.harmful is not None and not results[0].acted:  # the harmful-content rail
-            results.append(harmful_rail.input_result(
-                self.harmful, revealed, lambda t: vector if t == revealed and vector is not None else self._vector(t)))
-        blocked = any(r.action == "block" for r in results)
+        blocked = results[0].acted
         masked_text = text
         if self.config.mask_input_pii:
             masked_text = self._mask_pii(text, results, self.blocked_masker if blocked else self.masker)
@@ -122,17 +130,21 @@ class Guard:
             results.append(self.topics.check(text, vector if revealed == text else self._vector(text)))
         reply = None
         if blocked:
-            harmed = any(r.rail == "harmful" and r.acted for r in results)
-            reply = self.config.harmful_message if harmed else self.config.refusal_message
+            reply = self.config.refusal_message
         elif any(r.rail == "topic" and r.acted for r in results):
             reply = self.config.scope_message
         return InputVerdict(reply is not None, masked_text, results, reply)
 
     def _vector(self, text: str) -> np.ndarray:
-        """The embedder's vector of `text`; through the shared pass when the embedder is a MiniLM-like model."""
-        if self.encoder is not None:
-            return self.encoder.sentence_vector(text)
-        return self.embedder.embed([text])[0]
+        """The embedder's vector of `text`; through the shared pass when the embedder is a MiniLM-like model. The last
+        text's vector is memoised (one entry, replaced atomically), so the harmful-content rail, which scores the
+        message after the other input rails, costs no second pass when nothing was masked or cut."""
+        last = self._last_vector
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = self.encoder.sentence_vector(text) if self.encoder is not None else self.embedder.embed([text])[0]
+        self._last_vector = (text, vector)
+        return vector
 
     # -- retrieval ---------------------------------------------------------------------------------------
     def check_chunks(self, chunks: Sequence[str]) -> list[ChunkVerdict]:
@@ -158,15 +170,22 @@ class Guard:
 
     # -- output ------------------------------------------------------------------------------------------
     def check_output(self, answer: str, contexts: Sequence[str] | None = None, harmful: bool = True) -> OutputVerdict:
-        """`contexts`: the chunk texts the answer was generated from; None or empty skips grounding. `harmful=False`
-        leaves the harmful-content rail to the caller (the NeMo flow `ragtune check harmful output`)."""
+        """The output rails, then (`harmful`) the harmful-content rail on the answer they let through, in the NeMo
+        flows' order. `harmful=False` leaves it to the caller (the NeMo flow `ragtune check harmful output`)."""
+        verdict = self._check_output(answer, contexts)
+        if not (harmful and self.harmful is not None and self.config.enabled) or verdict.replaced:
+            return verdict
+        verdict.results.append(harmful_rail.output_result(self.harmful, verdict.text, self._vector))
+        if verdict.results[-1].acted:
+            return OutputVerdict(self.config.harmful_output_message, True, verdict.grounded, verdict.results,
+                                 verdict.unsupported)
+        return verdict
+
+    def _check_output(self, answer: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
+        """`contexts`: the chunk texts the answer was generated from; None or empty skips grounding."""
         if not self.config.enabled:
             return OutputVerdict(answer, False, None)
         results = [self.leakage.check(answer)]
-        if harmful and self.harmful is not None and not results[0].acted:  # the harmful-content rail
-            results.append(harmful_rail.output_result(self.harmful, answer, self._vector))
-            if results[-1].acted:
-                return OutputVerdict(self.config.harmful_output_message, True, None, results)
         grounded, unsupported = None, []
         if self.config.grounding_enabled and contexts:
             found = self.grounding.check(answer, contexts)

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from guardrails import gibberish
 from guardrails.obfuscation import FEATURE_NAMES as OBFUSCATION_FEATURES
 from guardrails.obfuscation import reveal
 
@@ -67,7 +68,8 @@ WEIGHTS = {"override": 0.9, "exfiltration": 0.85, "persona": 0.45, "unrestricted
            "indirect": 0.6}
 STRONG = ("override", "exfiltration")
 OBFUSCATION_WEIGHTS = (0.3, 0.4, 0.25, 0.35)  # invisible, homoglyphs, leet, encoded payloads
-FEATURE_NAMES = tuple(PATTERNS) + OBFUSCATION_FEATURES
+# The gibberish-run features (an optimised suffix, guardrails/gibberish.py) go to the classifiers only: no heuristic weight.
+FEATURE_NAMES = tuple(PATTERNS) + OBFUSCATION_FEATURES + gibberish.FEATURE_NAMES
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -90,7 +92,9 @@ def features(text: str) -> tuple[str, np.ndarray, tuple[str, ...]]:
     obf = signals.as_features()
     fired = tuple(name for name, h in zip(PATTERNS, hits) if h) + tuple(
         name for name, v in zip(OBFUSCATION_FEATURES, obf) if v)
-    return revealed, np.asarray(hits + obf, dtype=np.float32), fired
+    run = gibberish.split(revealed).features()
+    fired += ("gibberish_suffix",) if run[0] else ()
+    return revealed, np.asarray(hits + obf + run, dtype=np.float32), fired
 
 
 def heuristic_score(feats: np.ndarray) -> float:

@@ -36,9 +36,9 @@ def run(coro):
 
 def test_config_loads_with_three_rail_types():
     config = RailsConfig.from_path(str(CONFIG_DIR))
-    assert config.rails.input.flows == ["ragtune check input"]
+    assert config.rails.input.flows == ["ragtune check input", "ragtune check harmful input"]
     assert config.rails.retrieval.flows == ["ragtune check retrieval"]
-    assert config.rails.output.flows == ["ragtune check output"]
+    assert config.rails.output.flows == ["ragtune check output", "ragtune check harmful output"]
     assert not config.models  # the rails need no model
 
 
