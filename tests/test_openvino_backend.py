@@ -128,8 +128,7 @@ def test_auto_mode_falls_back_to_transformers_with_a_log_line(tiny, monkeypatch,
         raise RuntimeError("Model wasn't fully converted")
 
     monkeypatch.setattr(openvino_backend, "OpenVINOGenerator", broken)
-    settings = Settings(home=root, generator={"model": str(base), "cache_dir": str(root / "cache")})
-    assert settings.generator.mode == "auto"
+    settings = Settings(home=root, generator={"model": str(base), "cache_dir": str(root / "cache"), "mode": "auto"})
     with caplog.at_level(logging.WARNING):
         built = factory.build_generator(settings)
     assert isinstance(built, TransformersGenerator) and "using the transformers backend" in caplog.text
