@@ -28,12 +28,13 @@ DIM = 1 << 17  # buckets; collisions among ~40k distinct n-grams of the training
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
-def hashed(revealed: str) -> tuple[np.ndarray, np.ndarray]:
-    """(bucket indices, values) of one revealed text: log counts of its word uni- and bigrams, L2-normalised."""
+def hashed(revealed: str, dim: int = DIM) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket indices, values) of one revealed text: log counts of its word uni- and bigrams, L2-normalised, in
+    `dim` buckets (a power of two; the harmful-content rail uses fewer)."""
     words = _WORD.findall(revealed.lower())
     counts: dict[int, int] = {}
     for gram in (*words, *(f"{a} {b}" for a, b in zip(words, words[1:]))):
-        bucket = zlib.crc32(gram.encode("utf-8")) & (DIM - 1)
+        bucket = zlib.crc32(gram.encode("utf-8")) & (dim - 1)
         counts[bucket] = counts.get(bucket, 0) + 1
     index = np.fromiter(counts, dtype=np.int64, count=len(counts))
     values = np.log1p(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))

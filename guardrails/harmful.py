@@ -17,34 +17,23 @@ threshold; an answer is replaced at or above the output threshold.
 from __future__ import annotations
 
 import json
-import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from guardrails import gibberish
+from guardrails import fast_injection, gibberish
 from guardrails.obfuscation import reveal
 
 DEFAULT_HARMFUL_MODEL = Path(__file__).with_name("harmful_model.npz")
 DIM = 1 << 15  # hash buckets: the training data has ~15k distinct n-grams; float16 weights keep the file ~70 KB
 EXTRA_NAMES = (*gibberish.FEATURE_NAMES, "offensive")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
 def hashed(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """(bucket indices, values): log counts of the lower-cased word uni- and bigrams, L2-normalised."""
-    words = _WORD.findall(text.lower())
-    counts: dict[int, int] = {}
-    for gram in (*words, *(f"{a} {b}" for a, b in zip(words, words[1:]))):
-        bucket = zlib.crc32(gram.encode("utf-8")) & (DIM - 1)
-        counts[bucket] = counts.get(bucket, 0) + 1
-    index = np.fromiter(counts, dtype=np.int64, count=len(counts))
-    values = np.log1p(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
-    norm = float(np.linalg.norm(values))
-    return index, values / norm if norm else values
+    """(bucket indices, values): the injection first stage's hashed word uni- and bigrams, in this rail's DIM buckets."""
+    return fast_injection.hashed(text, DIM)
 
 
 def offensive(texts: Sequence[str]) -> np.ndarray:
