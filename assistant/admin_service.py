@@ -3,8 +3,9 @@
 Every method needs the `admin` scope. A promotion or rollback is written to the registry (what a restart
 reads) and applied to the running chat service at once: the version is made resident if it was trained
 after start-up, and requests for the adapter's name, and the default adapter, answer with it from the next
-request on. An OpenAI-compatible generator serves its own adapters: there the response says a restart of
-that server is needed.
+request on. With an OpenAI-compatible generator the engine loads the adapters: a version it does not serve
+under its ref (NAME@vN, `ragtune adapters serve-config`) is refused with 409 `adapter_not_served` before the
+registry changes; one it serves is applied by pointing the name at that ref, with no restart of either process.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class AdminService:
         except RegistryError as exc:
             raise ApiError("adapter_not_found", str(exc), 404) from exc
         self._verify(wanted)  # a corrupt version is never promoted
+        self._servable(chat, wanted)
         return self._applied(chat, self.registry.promote(wanted.ref))
 
     def rollback(self, principal: Principal, name: str) -> dict[str, Any]:
@@ -86,6 +88,7 @@ class AdminService:
             raise ApiError("no_earlier_version", str(exc), 409) from exc
         try:
             self._verify(restored)
+            self._servable(chat, restored)
         except ApiError:
             if current is not None:
                 self.registry.promote(current.ref)  # undo: the history is as it was
@@ -100,17 +103,17 @@ class AdminService:
         except RegistryError as exc:
             raise ApiError("adapter_corrupt", str(exc), 409) from exc
 
-    def _remote(self) -> bool:
-        return self.settings.generator.mode == "openai"
+    def _servable(self, chat: ChatService, version: AdapterVersion) -> None:
+        """With an OpenAI-compatible generator, the engine must already serve the version (it loads adapters
+        from its own config)."""
+        if self.settings.generator.mode == "openai" and version.ref not in chat.generator.adapters():
+            raise ApiError("adapter_not_served", f"the generation server does not serve {version.ref}: run "
+                           "`ragtune adapters serve-config` and restart the engine, then promote again", 409)
 
-    def _running_chat(self) -> ChatService | None:
-        return None if self._remote() else self.chat()
+    def _running_chat(self) -> ChatService:
+        return self.chat()
 
-    def _applied(self, chat: ChatService | None, version: AdapterVersion) -> dict[str, Any]:
-        if chat is None:
-            return {"adapter": self._describe(version), "applied": False, "restart_required": True,
-                    "message": f"recorded; the OpenAI-compatible generator serves its own adapters: restart it "
-                               f"serving {version.ref} as {version.name!r}"}
+    def _applied(self, chat: ChatService, version: AdapterVersion) -> dict[str, Any]:
         chat.use_version(version.name, version.ref, str(version.path), self.settings.generator.default_adapter)
         return {"adapter": self._describe(version), "applied": True, "restart_required": False,
                 "message": f"{version.ref} answers requests for {version.name!r} from now on"}

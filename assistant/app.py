@@ -137,7 +137,7 @@ def create_app(settings: Settings, *, services: Services | None = None, backgrou
     """The server for `settings`; `services` replaces the assembled ones (tests inject their own)."""
     svc = services or build_services(settings)
     watcher = None
-    if settings.server.shared and settings.generator.mode != "openai":  # a remote server serves its own adapters
+    if settings.server.shared:  # (with an openai generator: re-points names at the refs the engine serves)
         watcher = PromotionWatcher(assembly.adapter_registry(settings), lambda: svc._chat,
                                    settings.generator.default_adapter, settings.server.shared_poll_s)
 

@@ -53,8 +53,16 @@ def generator(settings: Settings) -> Generator:
     """The answer-writing model (local: OpenVINO or transformers, seconds to load once converted/exported),
     with the adapter registry's versions resident: `name@vN` each, and `name` for the promoted one."""
     built = build_generator(settings)
-    if settings.generator.mode != "openai":  # a remote server serves its own adapters
-        registry = adapter_registry(settings)
+    registry = adapter_registry(settings)
+    if settings.generator.mode == "openai":  # the engine loads the adapters; each name answers with its promoted ref
+        if registry.names() and not built.adapters():
+            log.error("the generation server at %s lists no adapters (not reachable yet, or started without "
+                      "`ragtune adapters serve-config`): adapter names are refused until it does and ragtune restarts",
+                      settings.generator.openai_base_url)
+            return built
+        for name in registry.names():
+            _serve_promoted(registry, name, built)
+    else:
         for name in registry.names():
             for version in registry.versions(name):
                 try:  # a corrupt or unloadable version is refused; the base model and the other versions serve

@@ -342,6 +342,10 @@ from assistant.cli_loop import register as _register_loop  # noqa: E402
 
 _register_loop(app, err, _or_exit)
 
+from assistant.cli_engine import register as _register_engine  # noqa: E402
+
+_register_engine(err, _or_exit)
+
 
 def main() -> None:
     app(prog_name="ragtune")

@@ -101,6 +101,46 @@ def test_token_counts_use_the_server_tokenizer_without_its_bos():
     assert g.count_tokens("x" * 40) == 10 and g._tokenize_route == ""  # no route: about 4 characters a token
 
 
+def models_server(served, seen):
+    """/models lists `served` (a list the test may change); completions answer with the model's name."""
+    def handler(request):
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": m} for m in served]})
+        model = json.loads(request.content)["model"]
+        seen.append(model)
+        return httpx.Response(200, text=sse(f" {model}"))
+    return handler
+
+
+def test_unknown_adapters_are_refused_before_the_server_can_substitute_its_default(tmp_path):
+    # llama-cpp-python answers an unknown model name with its default model; the check is ours.
+    served, seen = ["base", "hr@v1"], []
+    g = scripted(models_server(served, seen))
+    with pytest.raises(UnknownAdapterError, match="serves: base, hr@v1"):
+        run(g, adapter="no-such-adapter")
+    assert seen == []  # no completion was asked for
+    assert run(g, adapter="hr@v1")[0] == " hr@v1" and run(g)[0] == " base"
+    served.append("hr@v2")  # the engine restarted with a new entry: found without restarting ragtune
+    assert run(g, adapter="hr@v2")[0] == " hr@v2"
+
+
+def test_a_registry_name_points_at_the_ref_the_engine_serves(tmp_path):
+    served, seen = ["base", "hr@v1", "hr@v2"], []
+    g = scripted(models_server(served, seen))
+    version = tmp_path / "hr" / "v2"
+    version.mkdir(parents=True)
+    (version / "metadata.json").write_text(json.dumps({"name": "hr", "version": "v2"}))
+    g.load_adapter("hr", str(version))
+    assert g.adapters() == ["hr", "hr@v1", "hr@v2"] and run(g, adapter="hr")[0] == " hr@v2"
+    g.load_adapter("hr@v1", str(version))  # served under that name already: nothing to point
+    missing = tmp_path / "hr" / "v3"
+    missing.mkdir()
+    (missing / "metadata.json").write_text(json.dumps({"name": "hr", "version": "v3"}))
+    with pytest.raises(GeneratorError, match="does not serve 'hr@v3'.*serve-config"):
+        g.load_adapter("hr", str(missing))
+    assert run(g, adapter="hr")[0] == " hr@v2"  # unchanged by the refusal
+
+
 def test_api_key_comes_from_the_named_environment_variable(monkeypatch):
     monkeypatch.setenv("MY_LLM_KEY", "sk-test")
     g = OpenAIGenerator(GeneratorSettings(mode="openai", openai_api_key_env="MY_LLM_KEY"))

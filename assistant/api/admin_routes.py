@@ -58,8 +58,9 @@ async def list_adapters(principal: Principal, svc: Services) -> dict[str, Any]:
 
 @post("/v1/adapters/{name:str}/promote", operation_id="promoteAdapter", status_code=200,
       summary="Promote an adapter version: it answers from the next request on",
-      description="Admin. Recorded in the registry and applied to the running server (`applied`); with an "
-      "OpenAI-compatible generator `restart_required` says that server must be restarted.",
+      description="Admin. Recorded in the registry and applied to the running server (`applied`). With an "
+      "OpenAI-compatible generator the engine must already serve the version as NAME@vN (409 "
+      "`adapter_not_served` otherwise; nothing changes).",
      responses=error_responses(*KEYED, 400, 404, 409, 413, 503))
 async def promote_adapter(name: str, data: PromoteBody, principal: Principal, svc: Services) -> dict[str, Any]:
     return await anyio.to_thread.run_sync(lambda: admin(svc).promote(principal, name, data.version))  # may load weights

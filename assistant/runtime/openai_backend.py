@@ -4,6 +4,12 @@ We call `/v1/completions` with the raw prompt, not `/v1/chat/completions`: our p
 template (the base model has none), so the server must not wrap it in another. With vLLM's
 multi-LoRA serving an adapter is just another model name, so `adapter` maps to `model`.
 
+Adapter names are checked against the server's `/v1/models` before a request goes out (the list is fetched
+again when a name is missing from it, so a restarted engine's new entries are found): llama-cpp-python's server
+answers an unknown model name with its default model instead of a 404, which would pass the base model's answer
+off as the adapter's. A registry NAME is pointed at the ref its promoted version is served under (`NAME@vN`, see
+finetune/serve_config.py) by `load_adapter`, which is how a promotion reaches the engine without a restart.
+
 Cancellation: the event is checked as each streamed event arrives (servers send one per token);
 leaving the `with` closes the connection, which the server takes as a disconnect and stops. While
 the server is still reading a long prompt nothing arrives, so a cancel then lands at the first token.
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -38,6 +45,8 @@ class OpenAIGenerator:
         )
         self._tokenize_route: str | None = None  # discovered on first use; "" = the server has none
         self._special_overhead = 0  # tokens the server's tokenizer adds to any text (BOS)
+        self._served: set[str] | None = None  # the server's model ids as last listed; None = not listed yet
+        self._names: dict[str, str] = {}  # registry NAME -> the served ref it answers with (see load_adapter)
 
     # --- protocol -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -82,23 +91,60 @@ class OpenAIGenerator:
         return int(data["count"]) if "count" in data else len(data["tokens"])
 
     def adapters(self) -> list[str]:
+        served = self._list_models()
+        if served is None:
+            return []
+        names = [n for n, ref in self._names.items() if ref in served]
+        return sorted({*(m for m in served if m != self.settings.openai_model), *names})
+
+    def _list_models(self) -> set[str] | None:
+        """The server's model ids, listed now (and remembered); None when it cannot be asked."""
         try:
             models = self._get("/models").get("data", [])
         except GeneratorError:
-            return []
-        return sorted(m["id"] for m in models if m.get("id") and m["id"] != self.settings.openai_model)
+            return None
+        self._served = {m["id"] for m in models if m.get("id")}
+        return self._served
 
     def load_adapter(self, name: str, path: str) -> None:
-        raise GeneratorError(
-            "adapters of an OpenAI-compatible server are loaded by the server (e.g. vLLM --lora-modules name=path)"
-        )
+        """Make `name` answer with the registry version at `path`: the server must already serve that version
+        under its ref (NAME@vN, from metadata.json), or `name` itself. Nothing is uploaded: the engine loads its
+        adapters from its own config."""
+        served = self._list_models()
+        if served is None:
+            raise GeneratorError(f"cannot list the models of the generation server at {self.client.base_url}")
+        if name in served:
+            return
+        meta = Path(path) / "metadata.json"
+        ref = ""
+        if meta.is_file():
+            data = json.loads(meta.read_text())
+            ref = f"{data.get('name', '')}@{data.get('version', '')}"
+        if ref not in served:
+            raise GeneratorError(
+                f"the generation server does not serve {ref or path!r}; export it (`ragtune adapters serve-config`, "
+                f"or vLLM --lora-modules {ref or name}=PATH) and restart the engine")
+        self._names[name] = ref
+
+    def _model_for(self, adapter: str | None) -> str:
+        """The model name to send: the base, a served name, or the ref a registry name points at."""
+        if not adapter:
+            return self.settings.openai_model
+        model = self._names.get(adapter, adapter)
+        if self._served is not None and model in self._served:
+            return model
+        served = self._list_models()  # not listed yet, or the engine was restarted with new entries
+        if served is not None and model not in served:
+            raise UnknownAdapterError(f"the server does not serve model/adapter {adapter!r} "
+                                      f"(it serves: {', '.join(sorted(served)) or 'none'})")
+        return model  # the list could not be read: let the server decide
 
     def stream(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats | None = None
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
         body: dict[str, Any] = {
-            "model": request.adapter or self.settings.openai_model,
+            "model": self._model_for(request.adapter),
             "prompt": request.prompt,
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
