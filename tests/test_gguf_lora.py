@@ -131,3 +131,30 @@ def test_refuses_what_llama_cpp_would_refuse_or_misapply(setup, kind, match):
     with pytest.raises(ExportError, match=match):
         export_gguf_lora(registry.publish("bad", staging, {}), base, cache)
     assert not any(cache.glob("*.gguf")) if cache.exists() else True
+
+
+def test_serve_config_serves_each_version_by_ref_and_never_a_corrupt_one(setup, tmp_path):
+    from assistant.settings import Settings
+    from finetune.serve_config import base_gguf, llama_cpp_config, write_config
+
+    base, registry, _, _, cache = setup
+    staging = registry.staging_dir("hr")
+    make_adapter(staging, seed=2)
+    registry.publish("hr", staging, {})
+    staging = registry.staging_dir("hr")
+    make_adapter(staging, seed=3)
+    corrupt = registry.publish("hr", staging, {})
+    (corrupt.path / "adapter_model.safetensors").write_bytes(b"edited")  # differs from its recorded hash
+    settings = Settings(home=tmp_path / "home", generator={"model": str(base), "openai_model": "base-270m"})
+    assert base_gguf(settings) == base
+    built = llama_cpp_config(settings, registry, cache, base, n_threads=2, port=9001)
+    models = built.config["models"]
+    assert [m["model_alias"] for m in models] == ["base-270m", "hr@v1", "hr@v2"] and built.config["port"] == 9001
+    assert list(built.skipped) == ["hr@v3"] and "hr@v3" not in json.dumps(models)
+    assert {m["model"] for m in models} == {str(base.resolve())} and models[1]["n_threads"] == 2
+    assert models[1]["lora_path"].endswith(".gguf") and "lora_path" not in models[0]
+    out = write_config(built.config, tmp_path / "engine.json")
+    assert json.loads(out.read_text()) == built.config
+    with pytest.raises(ExportError, match="not one"):
+        base_gguf(settings.model_copy(update={"generator": settings.generator.model_copy(
+            update={"model": str(tmp_path)})}))
