@@ -29,7 +29,7 @@ def restore(archive: Path, home: Path, force: bool = False, keep: tuple[str, ...
     """Restore `archive` into `home`; entries named in `keep` (the model cache) survive a forced restore.
 
     `load_database(staging, manifest)` runs once every file is verified and before the swap: it puts the server
-    database back (an export into PostgreSQL, see assistant/cli_backup.py); if it raises, nothing is swapped."""
+    database back (an export into PostgreSQL, see assistant/cli/backup.py); if it raises, nothing is swapped."""
     home = home.resolve()
     if not archive.is_file():
         raise BackupError(f"no archive at {archive}")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from assistant import assembly
 from assistant.cli import app
-from assistant.cli_pipeline import QUICKSTART_KEY, quickstart_key
+from assistant.cli.pipeline import QUICKSTART_KEY, quickstart_key
 from tests.api_helpers import settings_for
 from tests.conftest import SAMPLES
 from tests.test_runtime_contract import tiny_model_dir

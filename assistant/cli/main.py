@@ -318,27 +318,27 @@ def _or_exit(action):
         raise typer.Exit(2) from None
 
 
-from assistant.cli_finetune import register as _register_finetune  # noqa: E402
+from assistant.cli.finetune import register as _register_finetune  # noqa: E402
 
 _register_finetune(app, err, _or_exit)
 
-from assistant.cli_guard import register as _register_guard  # noqa: E402
+from assistant.cli.guard import register as _register_guard  # noqa: E402
 
 _register_guard(app, err, _or_exit)
 
-from assistant.cli_eval import register as _register_eval  # noqa: E402
+from assistant.cli.eval import register as _register_eval  # noqa: E402
 
 _register_eval(app, err, _or_exit)
 
-from assistant.cli_backup import register as _register_backup  # noqa: E402
+from assistant.cli.backup import register as _register_backup  # noqa: E402
 
 _register_backup(app, err, _or_exit)
 
-from assistant.cli_pipeline import register as _register_pipeline  # noqa: E402
+from assistant.cli.pipeline import register as _register_pipeline  # noqa: E402
 
 _register_pipeline(app, err, _or_exit)
 
-from assistant.cli_loop import register as _register_loop  # noqa: E402
+from assistant.cli.loop import register as _register_loop  # noqa: E402
 
 _register_loop(app, err, _or_exit)
 

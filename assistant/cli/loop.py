@@ -112,7 +112,7 @@ def register(app: typer.Typer, err, or_exit) -> None:
     ) -> None:
         """Synthetic data + accepted reviews (weighted up) → next adapter version → scored against the promoted
         one → promotion gate. Exit 5 when the gate refuses."""
-        from assistant.cli_finetune import print_gate
+        from assistant.cli.finetune import print_gate
         from assistant.retrain import retrain as run
 
         result = call(lambda: run(ctx.obj, data, eval_limit, promote, lambda line: err.print(line)))
