@@ -342,7 +342,7 @@ from assistant.cli.loop import register as _register_loop  # noqa: E402
 
 _register_loop(app, err, _or_exit)
 
-from assistant.cli_engine import register as _register_engine  # noqa: E402
+from assistant.cli.engine import register as _register_engine  # noqa: E402
 
 _register_engine(err, _or_exit)
 

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from assistant import assembly
-from assistant.cli_finetune import adapters_app
+from assistant.cli.finetune import adapters_app
 
 
 def register(err, or_exit) -> None:
