@@ -330,7 +330,7 @@ class GuardrailsSettings(_Section):
     enabled: bool = Field(True, description="Run the input, retrieval and output rails around every answer.")
     engine: Literal["nemo", "direct"] = Field(
         "nemo", description="`nemo`: input, retrieval and output rails run as NeMo Guardrails flows over "
-        "ragtune's actions (~5 ms more per check); `direct`: the same checks called without NeMo."
+        "ragtune's actions (~20 ms more per check on 2 busy cores); `direct`: the same checks called without NeMo."
     )
     nemo_config_dir: str = Field(
         "", description="The NeMo Guardrails configuration the `nemo` engine runs (a directory with config.yml and "
