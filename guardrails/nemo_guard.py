@@ -131,12 +131,12 @@ class NemoGuard:
             results.append(RailResult("flow", True, "replace", 1.0, _stopped_by(response) or "ragtune_action"))
         return OutputVerdict(served, replaced, findings.get("grounded"), results, list(findings.get("unsupported") or []))
 
-    def check_unit(self, *args, **kwargs):
-        """A streamed unit's check, where the Guard has one (added with checked stream release)."""
-        check = getattr(self.guard, "check_unit", None)
-        if check is None:
-            raise AttributeError("this Guard has no check_unit")
-        return check(*args, **kwargs)
+    def __getattr__(self, name: str):
+        """`check_unit` (a streamed unit's output check) is the Guard's own where it has one: the same unit checks
+        as the direct engine, and `hasattr(nemo_guard, "check_unit")` says whether this Guard can check units."""
+        if name == "check_unit":
+            return getattr(self.guard, "check_unit")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def mask_output_text(self, text: str) -> str:
         return self.guard.mask_output_text(text)

@@ -150,8 +150,7 @@ def test_check_unit_delegates_only_where_the_guard_has_one(guard):
     nemo.guard = WithUnit()
     assert nemo.check_unit("a sentence.") == ("checked", "a sentence.")
     nemo.guard = object()
-    with pytest.raises(AttributeError):
-        nemo.check_unit("a sentence.")
+    assert not hasattr(nemo, "check_unit")  # callers can tell whether unit checks exist
 
 
 class SlowGuard(Guard):
