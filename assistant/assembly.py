@@ -107,7 +107,7 @@ def guard(settings: Settings, embedder: Embedder | None = None):
     if settings.guardrails.engine == "nemo":
         from guardrails.nemo_guard import NemoGuard
 
-        return NemoGuard(built)
+        return NemoGuard(built, settings.guardrails.nemo_config_dir or None)
     return built
 
 

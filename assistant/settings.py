@@ -329,8 +329,13 @@ class SynthSettings(_Section):
 class GuardrailsSettings(_Section):
     enabled: bool = Field(True, description="Run the input, retrieval and output rails around every answer.")
     engine: Literal["nemo", "direct"] = Field(
-        "nemo", description="`nemo`: input and output rails run as NeMo Guardrails flows (guardrails/config) over "
-        "ragtune's actions (~5 ms more per check); `direct`: the same checks called without NeMo."
+        "nemo", description="`nemo`: input, retrieval and output rails run as NeMo Guardrails flows over "
+        "ragtune's actions (~20 ms more per check on 2 busy cores); `direct`: the same checks called without NeMo."
+    )
+    nemo_config_dir: str = Field(
+        "", description="The NeMo Guardrails configuration the `nemo` engine runs (a directory with config.yml and "
+        "Colang flows, like guardrails/config); empty = the packaged one. Its flows decide what is served: block, "
+        "mask, replace or pass (the contract is written at the top of guardrails/config/rails.co)."
     )
     injection_model: str = Field(
         "", description="Injection classifier weights (.npz written by `guardrails/train_injection.py`); empty = the "

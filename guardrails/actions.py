@@ -2,8 +2,9 @@
 
 The Colang flows in guardrails/config/rails.co call three actions:
 - `ragtune_check_input(text)` -> {"blocked", "reply", "text" (PII masked), "acted", "results"}
-- `ragtune_check_retrieval(chunks)` -> the chunks text with injected chunks neutralised or dropped
-  (chunks are separated by blank lines, as NeMo's knowledge base joins them; a list is accepted too)
+- `ragtune_check_retrieval(chunks)` -> NeMo's knowledge-base text (chunks separated by blank lines) with injected
+  chunks neutralised or dropped; or, given a list (ragtune's own retrieval, guardrails/nemo_guard.py), one
+  ChunkVerdict dict per chunk ({"index", "dropped", "text", "acted", "results"}), in order
 - `ragtune_check_output(text, context)` -> {"text" (masked or replaced), "replaced", "grounded", "acted", ...};
   the retrieved chunks are read from the action context (`relevant_chunks`), where NeMo keeps them.
 
@@ -44,8 +45,10 @@ async def check_input(text: str = "", guard: Optional[Any] = None) -> dict:
 
 
 @action(name="ragtune_check_retrieval")
-async def check_retrieval(chunks: Any = "", guard: Optional[Any] = None) -> str:
+async def check_retrieval(chunks: Any = "", guard: Optional[Any] = None) -> Any:
     verdicts = (guard or _default_guard()).check_chunks(_split_chunks(chunks))
+    if isinstance(chunks, (list, tuple)):
+        return [v.to_dict() for v in verdicts]
     return "\n\n".join(v.text for v in verdicts if not v.dropped)
 
 
@@ -68,12 +71,20 @@ def register(rails, guard=None) -> None:
         rails.register_action_param("guard", guard)
 
 
-def load_rails(guard=None, llm=None):
-    """LLMRails for guardrails/config, telemetry off; `llm`: the answering model (None: rails-only use,
-    e.g. `check_async`), `guard`: the Guard (None: built from settings on first use)."""
+def load_config(config_dir: str | Path | None = None):
+    """The RailsConfig of `config_dir` (None or empty: the packaged guardrails/config)."""
     os.environ.setdefault("NEMO_GUARDRAILS_NO_USAGE_STATS", "1")
+    from nemoguardrails import RailsConfig
+
+    return RailsConfig.from_path(str(config_dir or CONFIG_DIR))
+
+
+def load_rails(guard=None, llm=None, config=None):
+    """LLMRails for guardrails/config (or `config`: a RailsConfig or a configuration directory), telemetry off;
+    `llm`: the answering model (None: rails-only use, e.g. `check_async`), `guard`: the Guard (None: built from
+    settings on first use)."""
     from nemoguardrails import LLMRails, RailsConfig
 
-    rails = LLMRails(RailsConfig.from_path(str(CONFIG_DIR)), llm=llm)
+    rails = LLMRails(config if isinstance(config, RailsConfig) else load_config(config), llm=llm)
     register(rails, guard)
     return rails

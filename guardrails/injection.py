@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from guardrails import gibberish
+from guardrails import embedded, gibberish
 from guardrails.obfuscation import FEATURE_NAMES as OBFUSCATION_FEATURES
 from guardrails.obfuscation import reveal
 
@@ -234,13 +234,17 @@ class InjectionDetector:
         sentence would cost too much.
         """
         suspects = []  # per chunk: (sentence, its features) worth the classifier
+        planted = []  # per chunk: {sentence: the shapes of an instruction planted for the model (guardrails/embedded.py)}
         for chunk in chunks:
             sentences = [s.strip() for s in _SENTENCE.split(chunk) if s and s.strip()]
-            suspects.append([(s, part) for s, part in zip(sentences, map(features, sentences)) if _suspect(part)])
+            parts = list(map(features, sentences))
+            suspects.append([(s, part) for s, part in zip(sentences, parts) if _suspect(part)])
+            planted.append(_planted(sentences, parts))
         flat_scores = iter(self._score([part for group in suspects for _, part in group]))
         out = []
-        for chunk, group in zip(chunks, suspects):
-            scored = [(s, next(flat_scores)) for s, _ in group]
+        for chunk, group, found in zip(chunks, suspects, planted):
+            scored = [(s, _raise(next(flat_scores), found.pop(s, ()))) for s, _ in group]
+            scored += [(s, InjectionScore(EMBEDDED_SCORE, EMBEDDED_SCORE, None, shapes)) for s, shapes in found.items()]
             whole = features(chunk)  # disguises spread over sentences (a base64 blob on its own line)
             worst = max((sc for _, sc in scored), key=lambda sc: sc.score, default=None)
             whole_heur = heuristic_score(whole[1])
@@ -248,6 +252,29 @@ class InjectionDetector:
                 worst = InjectionScore(whole_heur, whole_heur, None, whole[2])
             out.append((worst, scored))
         return out
+
+
+EMBEDDED_SCORE = 0.95  # a sentence with a planted-instruction shape: above any calibrated chunk threshold
+
+
+def _planted(sentences: list[str], parts: list) -> dict[str, tuple[str, ...]]:
+    """{sentence: shapes} of the sentences that carry an instruction planted for the model, read as `reveal` reads
+    them; a sentence that only addresses the model takes the order after it along."""
+    found: dict[str, tuple[str, ...]] = {}
+    previous: tuple[str, ...] = ()
+    for sentence, (revealed, _, _) in zip(sentences, parts):
+        shapes = embedded.findings(revealed) or (("addressed_order",) if embedded.carries_on(previous, revealed) else ())
+        if shapes:
+            found[sentence] = found.get(sentence, ()) + shapes
+        previous = shapes
+    return found
+
+
+def _raise(score: InjectionScore, shapes: tuple[str, ...]) -> InjectionScore:
+    if not shapes:
+        return score
+    return InjectionScore(max(score.score, EMBEDDED_SCORE), max(score.heuristic, EMBEDDED_SCORE), score.classifier,
+                          score.fired + shapes)
 
 
 CHUNK_MIN_WORDS = 5  # shorter lines (headings, table headers) reach the classifier only when a heuristic fires
