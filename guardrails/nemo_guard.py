@@ -63,6 +63,9 @@ class NemoGuard:
         v = self._run(messages, "output")
         return OutputVerdict(v["text"], v["replaced"], v["grounded"], _results(v), v.get("unsupported") or [])
 
+    def check_unit(self, so_far: str, unit: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
+        return self.guard.check_unit(so_far, unit, contexts)  # per streamed unit; the whole answer takes the flows
+
     def mask_output_text(self, text: str) -> str:
         return self.guard.mask_output_text(text)
 

@@ -85,6 +85,7 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         "citations": [asdict(c) for c in answer.citations],
         "sources": [asdict(c) for c in answer.sources],
         "refused": answer.refused,
+        "replaced": answer.replaced,
         "guardrails": answer.guardrails,
         "request_id": turn.request_id,
     }
@@ -102,11 +103,12 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
         while True:
             if isinstance(event, TokenEvent):
                 yield chunk({"content": event.text})
-            else:
+            else:  # the chat service already sent the answer's last text (a replacement too) as a token event
                 answer = event.answer
                 svc.metrics.observe_answer(answer)
                 yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations],
-                            sources=[asdict(c) for c in answer.sources], guardrails=answer.guardrails)
+                            sources=[asdict(c) for c in answer.sources], guardrails=answer.guardrails,
+                            refused=answer.refused, replaced=answer.replaced)
             event = await events.__anext__()
     except StopAsyncIteration:
         yield ServerSentEventMessage(data="[DONE]")
