@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, AsyncIterator
@@ -66,9 +67,10 @@ async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
     responses=error_responses(400, *KEYED, 404, 413, 502, 503),
 )
 async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
-    turn = svc.conversations.begin(
-        principal, data.message, data.conversation_id, data.collections, data.adapter, data.max_new_tokens,
-        retrieval=data.retrieval,
+    # Off the event loop: the input rails and the database writes take milliseconds that other requests need.
+    turn = await asyncio.to_thread(
+        svc.conversations.begin, principal, data.message, data.conversation_id, data.collections, data.adapter,
+        data.max_new_tokens, retrieval=data.retrieval,
     )
     events = svc.conversations.stream(principal, turn)
     first = await first_event(events)
