@@ -12,7 +12,8 @@ replace. A Release sits between the generator and every streaming route (SSE on 
   on the unit's own sentences. What passed then goes through the streaming PII masker like any answer. When the
   generation ends, the rest is a unit too and the whole answer then takes `check_output` (the NeMo output flows
   when that engine is on) before the last unit is let out.
-- `final`: nothing is released until the whole answer passed `check_output`; then it goes out at once.
+- `final`: the same judgement, but nothing is released until the whole answer passed; then it goes out at once
+  (a failure shows the rail's message alone).
 
 The verdict is defined by the released units, so it cannot contradict what a client already has: when a unit
 fails (or the whole-answer check after the last one), generation stops and the final answer is the text already
@@ -68,6 +69,7 @@ class Release:
         self.passed = ""  # raw text of the units that passed
         self.pending = ""  # raw text not judged yet
         self.shown = ""  # what clients were given: masked text of passed units
+        self.held = ""  # `final` mode: masked text of passed units, shown once the whole answer passed
         self.results: list[Any] = []  # every rail result, units and whole answer
         self.failed: OutputVerdict | None = None  # the unit (or whole-answer) verdict that replaced the answer
 
@@ -80,13 +82,14 @@ class Release:
         if self.stopped:
             return ""
         self.pending += piece
-        if self.mode == "final":
-            return ""
         out = []
         while not self.stopped and (cut := unit_end(self.pending, self.unit_max_chars)):
             unit, self.pending = self.pending[:cut], self.pending[cut:]
             if self._judge(unit):
                 out.append(self.masker.feed(unit))
+        if self.mode == "final":  # judged the same way (so both modes give one verdict), shown only at the end
+            self.held += "".join(out)
+            return ""
         return self._show("".join(out))
 
     def finish(self, raw: str) -> OutputVerdict | None:
@@ -94,8 +97,6 @@ class Release:
         so in its own words, which need no rails)."""
         if not raw.strip() and not self.shown.strip():
             return None
-        if self.mode == "final":
-            return self.guard.check_output(raw.strip(), self.contexts)
         last, self.pending = self.pending, ""
         if not self.stopped and last.strip():
             self._judge(last)
@@ -104,12 +105,17 @@ class Release:
             self.results += whole.results
             if whole.replaced:
                 self.failed = whole
+        if self.stopped and self.mode == "final":  # nothing was shown: the message alone, as a whole-answer check
+            assert self.failed is not None
+            return OutputVerdict(self.failed.text, True, self.failed.grounded, self.results, self.failed.unsupported)
         if self.stopped:
             assert self.failed is not None
-            text = self.failed.text if not self.shown.strip() else f"{self.shown.lstrip()}\n\n{self.failed.text}"
+            passed = self.shown + self.masker.flush()  # units that passed but the masker still held: theirs to show
+            text = self.failed.text if not passed.strip() else f"{passed.lstrip()}\n\n{self.failed.text}"
             return OutputVerdict(text, True, self.failed.grounded, self.results, self.failed.unsupported)
         tail = self.masker.feed(last) + self.masker.flush()
-        return OutputVerdict((self.shown + tail).strip(), False, True if self.contexts else None, self.results)
+        return OutputVerdict((self.shown + self.held + tail).strip(), False, True if self.contexts else None,
+                             self.results)
 
     def rest(self, final_text: str) -> str:
         """The part of `final_text` a client does not have yet (all of it in `final` mode)."""

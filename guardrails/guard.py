@@ -203,7 +203,7 @@ class Guard:
     def check_unit(self, so_far: str, unit: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
         """The output rails for one streamed unit before it is released (assistant/release.py): leakage and the
         harmful-content rail on `so_far` (the answer up to and including `unit`, so what is released is always judged
-        whole), grounding on `unit` alone (its sentences against `contexts`; None or empty skips it). A failure
+        whole; the harmful rail on `unit` alone as well), grounding on `unit` alone (its sentences against `contexts`; None or empty skips it). A failure
         replaces with that rail's message, as `check_output` does; PII is not masked here: the caller's streaming
         masker (`output_stream`) masks what passed, so the released text is masked like a whole answer."""
         if not self.config.enabled:
@@ -219,8 +219,9 @@ class Guard:
                            else RailResult.passed("grounding", found.score))
             if not grounded:
                 return OutputVerdict(self.config.grounding_message, True, False, results, unsupported)
-        if self.harmful is not None:
-            results.append(harmful_rail.output_result(self.harmful, so_far, self._vector))
+        # Harmful content on the unit too: one harmful sentence in a long benign answer scores low on the whole.
+        for text in ([unit, so_far] if so_far.strip() != unit.strip() else [so_far]) if self.harmful is not None else []:
+            results.append(harmful_rail.output_result(self.harmful, text, self._vector))
             if results[-1].acted:
                 return OutputVerdict(self.config.harmful_output_message, True, grounded, results, unsupported)
         return OutputVerdict(unit, False, grounded, results, unsupported)
