@@ -7,20 +7,23 @@ replace. A Release sits between the generator and every streaming route (SSE on 
 (`guardrails.stream_release`):
 
 - `checked` (default): the answer is cut into units (a sentence; or, past `stream_unit_max_chars`, the text up
-  to the last clause boundary or word) and each unit is released only after `Guard.check_unit` passed it:
-  leakage and harmful content on the answer so far (so the released text is always judged as a whole), grounding
-  on the unit's own sentences. What passed then goes through the streaming PII masker like any answer. When the
-  generation ends, the rest is a unit too and the whole answer then takes `check_output` (the NeMo output flows
-  when that engine is on) before the last unit is let out.
+  to the last clause boundary or word) and each unit is released only after `Guard.check_unit` passed it: leakage
+  on the answer so far, the harmful-content rail on the unit and on the answer so far, grounding on the answer so
+  far at `grounding_threshold` (the share of supported sentences `check_output` asks of a whole answer). A unit
+  that fails only grounding is held back, not refused: later supported sentences may raise the share, and it goes
+  out with the first unit after which the answer so far is grounded. What passed then goes through the streaming
+  PII masker like any answer. When the generation ends, the rest is a unit too and the whole answer then takes
+  `check_output` (the NeMo output flows when that engine is on) before anything held is let out.
 - `final`: the same judgement, but nothing is released until the whole answer passed; then it goes out at once
   (a failure shows the rail's message alone).
 
-The verdict is defined by the released units, so it cannot contradict what a client already has: when a unit
-fails (or the whole-answer check after the last one), generation stops and the final answer is the text already
-released followed by the failing rail's message; the failing unit and everything after it are withheld from every
-route and from storage. Grounding per unit is stricter than the whole-answer share (`grounding_threshold` of the
-sentences): an unsupported sentence stops the answer there. The final event says `replaced`, and its text starts
-with everything released, so a client that appends deltas (an OpenAI SDK) ends with exactly the served answer.
+The verdict never contradicts what a client already has. Released text was judged with everything before it, by
+the same rails and thresholds as a whole answer (leakage only grows with the text, so a prefix that passed is not
+a leak the whole answer would hide). When leakage or harmful content fails a unit, generation stops; when the
+whole-answer check fails at the end, what was held is dropped. Either way the final answer is the text already
+released followed by the rail's message, and the failing unit and everything after it (or held) are withheld from
+every route and from storage. The final event says `replaced`, and its text starts with everything released, so
+a client that appends deltas (an OpenAI SDK) ends with exactly the served answer.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Release:
         self.unit_max_chars = unit_max_chars
         self.masker = guard.output_stream()
         self.passed = ""  # raw text of the units that passed
+        self.holding = ""  # raw units that passed all but grounding: released once the answer so far is grounded
         self.pending = ""  # raw text not judged yet
         self.shown = ""  # what clients were given: masked text of passed units
         self.held = ""  # `final` mode: masked text of passed units, shown once the whole answer passed
@@ -85,8 +89,7 @@ class Release:
         out = []
         while not self.stopped and (cut := unit_end(self.pending, self.unit_max_chars)):
             unit, self.pending = self.pending[:cut], self.pending[cut:]
-            if self._judge(unit):
-                out.append(self.masker.feed(unit))
+            out.append(self.masker.feed(self._judge(unit)))
         if self.mode == "final":  # judged the same way (so both modes give one verdict), shown only at the end
             self.held += "".join(out)
             return ""
@@ -100,8 +103,9 @@ class Release:
         last, self.pending = self.pending, ""
         if not self.stopped and last.strip():
             self._judge(last)
-        if not self.stopped:
-            whole = self.guard.check_output(self.passed.strip(), self.contexts)
+        whole = None
+        if not self.stopped:  # the whole answer as a non-streaming one is judged (the NeMo output flows)
+            whole = self.guard.check_output((self.passed + self.holding).strip(), self.contexts)
             self.results += whole.results
             if whole.replaced:
                 self.failed = whole
@@ -113,9 +117,12 @@ class Release:
             passed = self.shown + self.masker.flush()  # units that passed but the masker still held: theirs to show
             text = self.failed.text if not passed.strip() else f"{passed.lstrip()}\n\n{self.failed.text}"
             return OutputVerdict(text, True, self.failed.grounded, self.results, self.failed.unsupported)
-        tail = self.masker.feed(last) + self.masker.flush()
-        return OutputVerdict((self.shown + self.held + tail).strip(), False, True if self.contexts else None,
-                             self.results)
+        assert whole is not None
+        streamed = (self.shown + self.held + self.masker.feed(self.holding + last) + self.masker.flush()).strip()
+        # The whole answer's own masking when it extends what was shown (as a non-streamed answer reads), else the
+        # streaming masker's.
+        text = whole.text if whole.text.startswith(self.shown.lstrip()) else streamed
+        return OutputVerdict(text, False, whole.grounded, self.results, whole.unsupported)
 
     def rest(self, final_text: str) -> str:
         """The part of `final_text` a client does not have yet (all of it in `final` mode)."""
@@ -128,14 +135,19 @@ class Release:
             return ""
         return "\n\n" + final_text  # never reached: the verdict extends what was shown
 
-    def _judge(self, unit: str) -> bool:
-        verdict = self.guard.check_unit(self.passed + unit, unit, self.contexts)
-        self.results += verdict.results
-        if verdict.replaced:
-            self.failed = verdict
-            return False
-        self.passed += unit
-        return True
+    def _judge(self, unit: str) -> str:
+        """Judge `unit` after what came before it; the raw text that may now go to the masker ("" if none)."""
+        verdict = self.guard.check_unit(self.passed + self.holding + unit, unit, self.contexts)
+        self.results += [r for r in verdict.results if r.rail != "grounding"]  # the whole-answer check says grounding
+        if not verdict.replaced:
+            released, self.holding = self.holding + unit, ""
+            self.passed += released
+            return released
+        if verdict.grounded is False:  # not supported enough yet: later sentences may raise the share
+            self.holding += unit
+            return ""
+        self.failed = verdict
+        return ""
 
     def _show(self, text: str) -> str:
         self.shown += text

@@ -201,29 +201,31 @@ class Guard:
         return OutputVerdict(text, False, grounded, results, unsupported)
 
     def check_unit(self, so_far: str, unit: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
-        """The output rails for one streamed unit before it is released (assistant/release.py): leakage and the
-        harmful-content rail on `so_far` (the answer up to and including `unit`, so what is released is always judged
-        whole; the harmful rail on `unit` alone as well), grounding on `unit` alone (its sentences against `contexts`; None or empty skips it). A failure
-        replaces with that rail's message, as `check_output` does; PII is not masked here: the caller's streaming
-        masker (`output_stream`) masks what passed, so the released text is masked like a whole answer."""
+        """The output rails on a streamed answer before `unit`, its newest part, is released (assistant/release.py).
+        `so_far`: the answer up to and including `unit`. Leakage on `so_far` (a prefix never leaks more than the whole
+        answer); the harmful-content rail on `unit` alone and on `so_far` (one harmful sentence in a long benign answer
+        scores low on the whole); grounding on `so_far` at `grounding_threshold`, exactly as `check_output` judges a
+        whole answer (None or empty `contexts` skips it). Checked in that order; the first that fails replaces with its
+        message. Only grounding can recover (later supported sentences raise the share), so the caller may hold a
+        unit back on `grounded is False` instead of ending the answer. PII is not masked here: the caller's streaming
+        masker (`output_stream`) masks what passed."""
         if not self.config.enabled:
             return OutputVerdict(unit, False, None)
         results = [self.leakage.check(so_far)]
         if results[0].acted:
             return OutputVerdict(self.config.refusal_message, True, None, results)
+        for text in ([unit, so_far] if so_far.strip() != unit.strip() else [so_far]) if self.harmful is not None else []:
+            results.append(harmful_rail.output_result(self.harmful, text, self._vector))
+            if results[-1].acted:
+                return OutputVerdict(self.config.harmful_output_message, True, None, results)
         grounded, unsupported = None, []
         if self.config.grounding_enabled and contexts:
-            found = self.grounding.check(unit, contexts)
+            found = self.grounding.check(so_far, contexts)
             grounded, unsupported = found.grounded, found.unsupported
             results.append(RailResult("grounding", True, "replace", found.score, "unsupported answer") if not grounded
                            else RailResult.passed("grounding", found.score))
             if not grounded:
                 return OutputVerdict(self.config.grounding_message, True, False, results, unsupported)
-        # Harmful content on the unit too: one harmful sentence in a long benign answer scores low on the whole.
-        for text in ([unit, so_far] if so_far.strip() != unit.strip() else [so_far]) if self.harmful is not None else []:
-            results.append(harmful_rail.output_result(self.harmful, text, self._vector))
-            if results[-1].acted:
-                return OutputVerdict(self.config.harmful_output_message, True, grounded, results, unsupported)
         return OutputVerdict(unit, False, grounded, results, unsupported)
 
     def _mask_pii(self, text: str, results: list[RailResult], masker: PiiMasker | None = None) -> str:

@@ -37,8 +37,10 @@ LEAK = prompt.INSTRUCTION.replace("{refusal}", prompt.REFUSAL)
 # kind -> (the scripted bad text, what of it must never reach a client)
 BAD = {
     "leak": (LEAK, ["documents below", "Cite the documents", "reply exactly"]),
-    "unsupported": ("Every employee also receives a 5000 EUR relocation bonus from Zurich headquarters.",
-                    ["5000", "Zurich", "relocation bonus"]),
+    # Two unsupported sentences: with a good one before them the answer's supported share falls below 0.5 only at
+    # the second (grounding judges the answer so far, at the whole-answer threshold), which is withheld.
+    "unsupported": ("Every employee also receives a 5000 EUR relocation bonus from Zurich headquarters. The bonus "
+                    "is paid in gold coins every Friday by the Zurich treasurer.", ["gold coins", "treasurer"]),
     "harmful": ("Mix bleach and ammonia in a closed room to make a toxic gas that kills.",
                 ["bleach", "ammonia", "toxic gas"]),
     "pii": ("For hotel bookings contact Jane Doe at jane.doe@example.com or call +49 30 12345678.",
@@ -185,6 +187,8 @@ def test_no_withheld_byte_reaches_a_client(live, mode, monkeypatch, route, kind,
         assert secret not in delivered, f"{route} delivered withheld text {secret!r}: {delivered!r}"
         assert secret not in final["text"]
         assert all(secret not in m["content"] for m in stored), f"stored withheld text {secret!r}"
+    if where == "first" and kind != "pii":  # the bad text opens the answer: none of it may be released
+        assert bad[:24] not in delivered and bad[:24] not in final["text"]
     # What a streaming client assembled is the served answer (an SDK client that appends deltas included).
     assert delivered.strip() == final["text"].strip()
     if kind == "pii":
