@@ -373,11 +373,12 @@ class GuardrailsSettings(_Section):
     stream_release: Literal["checked", "final"] = Field(
         "checked", description="What a streaming client (SSE, OpenAI `stream: true`, `ragtune chat`, the widget) may "
         "see before the answer is complete. `checked`: text is held back and released one unit (a sentence, or "
-        "`stream_unit_max_chars` cut at a clause or word) at a time, once the unit passed the output rails (leakage and "
-        "harmful content on the answer so far, grounding on the unit, PII masked); a unit that fails ends the answer "
-        "with the rail's message after the text already released. `final`: nothing is released until the whole "
-        "answer passed the output rails (first visible token = the whole answer's time). Either way no text the rails "
-        "withhold reaches a client."
+        "`stream_unit_max_chars` cut at a clause or word) at a time, once the answer up to it passed the output rails "
+        "(leakage, harmful content, grounding at `grounding_threshold`; the harmful rail on the unit too; PII masked); "
+        "a unit short of support waits for later sentences, a leak or harmful unit ends the answer with the rail's "
+        "message after the text already released. `final`: nothing is released until the whole answer passed the "
+        "output rails (first visible token = the whole answer's time). Either way no text the rails withhold reaches "
+        "a client (assistant/release.py)."
     )
     stream_unit_max_chars: int = Field(
         48, ge=8, le=2000, description="`checked` release: longest unit, in characters, before it is cut at the last "

@@ -60,8 +60,10 @@ async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
     operation_id="chat",
     summary="Ask a question, grounded in the documents",
     description="Creates or continues a conversation. Returns the answer with structured citations as JSON, or, with "
-    "`stream: true`, Server-Sent Events: `token` events ({text}) as the model writes, then one `final` event "
-    "({conversation_id, message_id, request_id, answer}); an `error` event ({code, message}) if generation fails midway.",
+    "`stream: true`, Server-Sent Events: `token` events ({text}) as the output rails release the text, then one "
+    "`final` event ({conversation_id, message_id, request_id, answer}); an `error` event ({code, message}) if generation "
+    "fails midway. The final answer's text starts with all the token text; `answer.replaced` says the rails withdrew "
+    "the rest (their message follows what was released). `retrieval: false` needs the `eval` scope.",
     status_code=200,
     operation_class=EventStreamOperation,
     responses=error_responses(400, *KEYED, 404, 413, 502, 503),
