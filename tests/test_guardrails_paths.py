@@ -367,3 +367,34 @@ def test_healthz_stays_fast_while_clients_chat(live, monkeypatch):
             w.join(timeout=30)
     timings.sort()
     assert timings[int(len(timings) * 0.95) - 1] < 0.25, timings
+
+
+# --- the release policy's units, directly ----------------------------------------------------------------------
+@pytest.mark.parametrize("text,max_chars,end", [
+    ("Hotels cost 180 EUR. Flights", 48, len("Hotels cost 180 EUR. ")),
+    ("Hotels cost 180 EUR", 48, 0),  # no sentence end yet, under the cap
+    ("The cap is 2.5 times", 48, 0),  # a decimal point is no sentence end
+    ("Rates, as the travel policy says, are capped at 180 EUR per night", 40, len("Rates, as the travel policy says, ")),
+    ("Rates are capped at one hundred and eighty euros per", 40, len("Rates are capped at one hundred and ")),
+])
+def test_units_end_at_sentences_then_clauses_then_words(text, max_chars, end):
+    from assistant.release import unit_end
+
+    assert unit_end(text, max_chars) == end
+
+
+def test_a_unit_short_of_support_is_held_until_the_answer_is_grounded(live):
+    from assistant.release import Release
+
+    guard = live[0].state.services.chat.guard
+    contexts = [DOCS["travel.md"]]
+    unsupported = "Some staff also get a free parking space downtown. "
+    release = Release(guard, contexts, "checked", 48)
+    early = "".join(release.feed(word + " ") for word in unsupported.split())
+    assert early == ""  # the answer so far is 0% supported: held back, not refused
+    rest = f"{GOOD} Economy class for flights under six hours."
+    later = "".join(release.feed(word + " ") for word in rest.split())
+    assert not release.stopped and later.startswith("Some staff")  # released once the share reached 2/3
+    verdict = release.finish(unsupported + rest)
+    assert verdict is not None and not verdict.replaced and verdict.text.startswith("Some staff")
+    assert (early + later + release.rest(verdict.text)).strip() == verdict.text
