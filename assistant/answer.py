@@ -35,6 +35,9 @@ class ChatAnswer:
     retrieval_query: str = ""
     # Rails that acted: [{"rail", "action"}] only; scores and reasons go to the audit log, not to clients.
     guardrails: list[dict[str, str]] = field(default_factory=list)
+    # The output rails withdrew (the rest of) the answer: `text` ends with their message after whatever had already
+    # been released to streaming clients (assistant/release.py), so a client shows `text` and nothing else.
+    replaced: bool = False
     rail_events: list[Any] = field(default_factory=list, repr=False)  # RailResults, for the audit log
 
     def to_dict(self) -> dict[str, Any]:

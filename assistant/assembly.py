@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from assistant.chat_service import ChatService
+from assistant.chat_service import ChatService, ReleaseSettings
 from assistant.db import Database
 from assistant.inference_queue import InferenceQueue
 from assistant.runtime.base import Generator, GeneratorError
@@ -113,8 +113,9 @@ def guard(settings: Settings, embedder: Embedder | None = None):
 
 def chat_service(settings: Settings, retriever: Retriever, built: Generator, queue: InferenceQueue | None = None) -> ChatService:
     """Grounded answering as every entry point gets it: promoted adapter by default, rails around it."""
+    release = ReleaseSettings(settings.guardrails.stream_release, settings.guardrails.stream_unit_max_chars)
     return ChatService(retriever, built, queue or InferenceQueue(), settings.chat, settings.generator,
-                       default_adapter(settings, built), guard(settings, retriever.store.embedder))
+                       default_adapter(settings, built), guard(settings, retriever.store.embedder), release)
 
 
 def adapter_registry(settings: Settings) -> AdapterRegistry:

@@ -2,8 +2,9 @@
 
 Policy, in one place:
 - A request carries a key as `Authorization: Bearer rt_...` or `X-API-Key: rt_...`.
-- Scopes: `chat` (ask, conversations, feedback), `ingest` (upload, jobs), `admin` (key
-  management, everyone's conversations/jobs/feedback). `admin` implies the other two.
+- Scopes: `chat` (ask, conversations, feedback), `ingest` (upload, jobs), `eval` (closed-book answers,
+  `retrieval: false`, which skip the documents and the grounding rail), `admin` (key management, everyone's
+  conversations/jobs/feedback). `admin` implies the others.
 - Collections: a key reads the collections it lists, or every one with `all_collections`
   (admin keys always). Asking for a collection the key may not read is a 403 with a stable
   code, never silently narrowed: a caller must not mistake "no answer" for "no access".

@@ -17,7 +17,9 @@ from assistant.answer import ChatAnswer, Citation, FinalEvent, TokenEvent
 from assistant.inference_queue import InferenceQueue
 from assistant.runtime.base import GenerationRequest, GenerationStats, Generator
 from assistant.runtime.batching import generate_many
+from assistant.release import Release
 from assistant.settings import ChatSettings, GeneratorSettings
+from guardrails.verdict import OutputVerdict
 from ingestion.retriever import Retriever, SearchHit
 
 
@@ -32,6 +34,14 @@ class ChatRequest:
     retrieval: bool = True  # False = closed book: the model answers from its weights alone
     screened: Any = None  # the InputVerdict when the caller already ran the input rails (and stored the masked text)
     task: str = ""  # asked of the model after the question (a ticket's reply draft); never part of the retrieval query
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    """`guardrails.stream_release` and its unit cap, as assembly passes them (assistant/release.py)."""
+
+    mode: str = "checked"
+    unit_max_chars: int = 48
 
 
 @dataclass
@@ -56,6 +66,7 @@ class ChatService:
         generation: GeneratorSettings,
         default_adapter: str | None = None,
         guard: Any | None = None,
+        release: ReleaseSettings | None = None,
     ):
         self.retriever = retriever
         self.generator = generator
@@ -64,6 +75,7 @@ class ChatService:
         self.generation = generation
         self.default_adapter = default_adapter  # the registry's promoted adapter, when one is resident
         self.guard = guard  # guardrails.Guard: input, retrieval and output rails; None = no rails
+        self.release = release or ReleaseSettings()  # what a streaming client may see before the answer is judged
         self.aliases: dict[str, str] = {}  # adapter name -> NAME@vN promoted while running (see use_version)
 
     def adapter_for(self, request: ChatRequest) -> str | None:
@@ -132,12 +144,14 @@ class ChatService:
 
     # --- generation ---------------------------------------------------------------------------
     async def stream(self, request: ChatRequest) -> AsyncIterator[TokenEvent | FinalEvent]:
-        """Token events as the model writes, then one final event with the answer and its citations.
+        """Token events as the release policy lets text out (assistant/release.py), then one final event with the
+        answer and its citations; the final answer's text starts with everything the token events carried.
 
-        Raises QueueFull (before any event) when the generation queue is full.
+        Raises QueueFull (before any event) when the generation queue is full. The rails and retrieval run on
+        worker threads, so other requests (and /healthz) are served meanwhile.
         """
         started = time.monotonic()
-        screened = self.screen(request)
+        screened = await asyncio.to_thread(self.screen, request)
         if screened is not None and screened.blocked:
             yield TokenEvent(screened.reply or prompt.REFUSAL)
             yield FinalEvent(self._blocked_answer(request, screened, started))
@@ -152,20 +166,34 @@ class ChatService:
         generation = self.generation_request(request, prepared)
         stats = GenerationStats()
         pieces: list[str] = []
-        first_token_ms = None
-        masker = self.guard.output_stream() if self.guard is not None else None
-        async for piece in self.queue.stream(self.generator, generation, stats):
-            if first_token_ms is None:
-                first_token_ms = (time.monotonic() - started) * 1000
-            pieces.append(piece)
-            shown = masker.feed(piece) if masker is not None else piece  # PII never leaves, even mid-stream
-            if shown:
-                yield TokenEvent(shown)
-        tail = masker.flush() if masker is not None else ""
-        if tail:
-            yield TokenEvent(tail)
+        first_token_ms = first_shown_ms = None
+        release = (Release(self.guard, prepared.contexts, self.release.mode, self.release.unit_max_chars)
+                   if self.guard is not None else None)
+        tokens = self.queue.stream(self.generator, generation, stats)
+        try:
+            async for piece in tokens:
+                if first_token_ms is None:
+                    first_token_ms = (time.monotonic() - started) * 1000
+                pieces.append(piece)
+                shown = piece if release is None else await asyncio.to_thread(release.feed, piece)
+                if shown:
+                    first_shown_ms = first_shown_ms or (time.monotonic() - started) * 1000
+                    yield TokenEvent(shown)
+                if release is not None and release.stopped:  # a unit failed: the rest would be withheld anyway
+                    break
+        finally:
+            await tokens.aclose()  # stops the generation when the rails ended the answer (or the client left)
+        if release is not None and release.stopped:
+            stats.finish_reason = "stop"  # ended by the rails, not cut short: a complete (replaced) answer
+        raw = "".join(pieces)
+        verdict = await asyncio.to_thread(release.finish, raw) if release is not None else None
         timing = {"first_token": (first_token_ms or 0.0), "total": (time.monotonic() - started) * 1000}
-        yield FinalEvent(self._finish(request, prepared, "".join(pieces), stats, timing))
+        answer = await asyncio.to_thread(self._finish, request, prepared, raw, stats, timing, verdict, release is not None)
+        answer.timing_ms["first_shown"] = round(first_shown_ms or answer.timing_ms["total"], 1)
+        rest = release.rest(answer.text) if release is not None else ""
+        if rest:
+            yield TokenEvent(rest)
+        yield FinalEvent(answer)
 
     async def answer(self, request: ChatRequest) -> ChatAnswer:
         async for event in self.stream(request):
@@ -230,15 +258,21 @@ class ChatService:
         return min(request.max_new_tokens or cap, cap)
 
     def _finish(
-        self, request: ChatRequest, prepared: Prepared, raw: str, stats: GenerationStats, timing: dict[str, float]
+        self, request: ChatRequest, prepared: Prepared, raw: str, stats: GenerationStats, timing: dict[str, float],
+        checked: OutputVerdict | None = None, released: bool = False,
     ) -> ChatAnswer:
+        """The answer: `checked` is the release's verdict when the text was streamed through one (`released`),
+        else the output rails run here on the whole text."""
         text = raw.strip()
         finish_reason = stats.finish_reason or "stop"
         if not text:  # the model ended at once (a collapsed adapter does): say so rather than show nothing
             text, finish_reason = prompt.EMPTY_ANSWER, "empty"
         events = [*self._input_events(request), *prepared.rail_events]
         replaced = False
-        if self.guard is not None and finish_reason != "empty":  # our own message needs no output rails
+        if released and checked is not None:  # judged unit by unit as it was released (assistant/release.py)
+            text, replaced, finish_reason = checked.text, checked.replaced, stats.finish_reason or "stop"
+            events += [r for r in checked.results if r.acted]
+        elif self.guard is not None and finish_reason != "empty" and not released:  # our own message needs no rails
             checked = self.guard.check_output(text, prepared.contexts or None)
             text, replaced = checked.text, checked.replaced
             events += [r for r in checked.results if r.acted]
@@ -258,6 +292,7 @@ class ChatService:
             retrieval_query=prepared.retrieval_query,
             guardrails=_notices(events),
             rail_events=events,
+            replaced=replaced,
         )
 
     def _citation(self, number: int, hit: SearchHit) -> Citation:

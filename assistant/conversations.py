@@ -8,9 +8,12 @@ persists what the chat service produced; it knows nothing of HTTP.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
+
+import anyio
 
 from assistant import prompt
 from assistant.answer import ChatAnswer, FinalEvent, TokenEvent
@@ -20,6 +23,7 @@ from assistant.chat_service import ChatRequest, ChatService
 from assistant.db import Database, MessageRecord
 from assistant.errors import ApiError, not_found
 from assistant.inference_queue import QueueFull
+from assistant.turn_screen import BLOCKED, TurnScreen
 from ingestion.index_store import IndexStore
 from ingestion.pipeline import delete_document
 from ingestion.retriever import Retriever
@@ -44,6 +48,7 @@ class ConversationService:
     def __init__(self, chat: ChatService, retriever: Retriever, store: IndexStore, db: Database, max_title_chars: int = 80,
                  audit: AuditLog | None = None, loop: Any = None):
         self.chat = chat
+        self.turns = TurnScreen(chat.guard)  # every turn screened once; only masked, unblocked turns reach a prompt
         self.loop = loop  # assistant.loop_hooks.LoopHooks: rollout arm, review queue, drift watch; None = off
         self.audit = audit  # guardrail actions, one line each
         self.retriever = retriever
@@ -65,10 +70,12 @@ class ConversationService:
         retrieval: bool = True,
     ) -> ChatTurn:
         authorize(principal, "chat")
+        if not retrieval:  # a closed-book answer skips the documents and grounding: for evaluators, not for chat keys
+            _authorize_closed_book(principal)
         self._check_adapter(adapter)
         self._shed_if_full()
         # Input rails first: only the masked message may reach the model, the logs or the database.
-        screened = self.chat.screen(ChatRequest(message))
+        screened = self.turns.check(message)
         message = screened.text if screened is not None else message
         created = persist and not conversation_id
         if persist:
@@ -77,9 +84,17 @@ class ConversationService:
             stored = self.db.conversations.history(conversation.id, principal.key_id, admin=principal.is_admin) or []
             # An answer cut short (client gone, generation failed) stays visible in the conversation, marked by its
             # finish_reason, but never primes the model as if complete: the prompt then reads as after a crash,
-            # where nothing of the answer was stored (a transaction) and only the question remains.
-            history = [prompt.Turn(m.role, m.content) for m in stored if not _incomplete(m)]
-            self.db.conversations.add_message(conversation.id, principal.key_id, "user", message, admin=principal.is_admin)
+            # where nothing of the answer was stored (a transaction) and only the question remains. Stored turns
+            # were screened and masked when stored; blocked ones (and the refusals to them) never come back.
+            earlier = self.turns.stored([m for m in stored if not _incomplete(m)])
+        else:  # client-supplied turns (OpenAI `messages`): each screened and masked here, blocked ones dropped
+            earlier = self.turns.history(history or [])
+        screened = self.turns.question(screened, earlier)  # split payloads, "as I said above", forged answers
+        history = earlier.history
+        if persist:
+            self.db.conversations.add_message(conversation.id, principal.key_id, "user", message,
+                                              finish_reason=BLOCKED if screened is not None and screened.blocked else None,
+                                              admin=principal.is_admin)
             conversation_id = conversation.id
         searchable = self._collections(principal, collections)
         arm = self.loop.assign(principal.key_id, conversation_id) if self.loop is not None and adapter is None else None
@@ -105,8 +120,9 @@ class ConversationService:
                 else:
                     final = event.answer
                     if self.audit is not None:
-                        self.audit.record(final.rail_events, turn.request_id, principal.key_id, entry)
-                    message = self._store_answer(principal, turn, final) if persist else None
+                        await asyncio.to_thread(self.audit.record, final.rail_events, turn.request_id,
+                                                principal.key_id, entry)
+                    message = await asyncio.to_thread(self._store_answer, principal, turn, final) if persist else None
                     if persist:
                         event = FinalEvent(final, message.id if message else None)
                     if self.loop is not None:  # review queue, rollout arm, drift watch (unstored answers too)
@@ -115,18 +131,23 @@ class ConversationService:
                     yield event
         except QueueFull:  # filled up since `begin` looked: the 503 leaves no new conversation behind
             if persist and turn.created and not pieces:
-                self.db.conversations.delete(turn.conversation_id, principal.key_id, admin=principal.is_admin)
+                await asyncio.to_thread(self.db.conversations.delete, turn.conversation_id, principal.key_id,
+                                        admin=principal.is_admin)
             raise
         except Exception:
             ending = "error"
             raise
         finally:
-            if persist and final is None and pieces:
+            if persist and final is None and pieces:  # only released text: it passed the output rails
                 partial = "".join(pieces).strip()
-                self.db.conversations.add_message(
-                    turn.conversation_id, principal.key_id, "assistant", partial, finish_reason=ending,
-                    model=self.chat.generator.name, adapter=turn.request.adapter, admin=principal.is_admin,
-                )
+                store = functools.partial(
+                    self.db.conversations.add_message, turn.conversation_id, principal.key_id, "assistant", partial,
+                    finish_reason=ending, model=self.chat.generator.name, adapter=turn.request.adapter,
+                    admin=principal.is_admin)
+                # Shielded: a client that left cancels this stream's scope, and the partial answer must still be
+                # stored; the write itself runs on a worker thread, off the event loop.
+                with anyio.CancelScope(shield=True):
+                    await asyncio.to_thread(store)
 
     async def draft_reply(self, principal: Principal, ticket: str, collections: list[str] | None,
                           adapter: str | None) -> tuple[ChatTurn, ChatAnswer]:
@@ -135,7 +156,8 @@ class ConversationService:
         ticket = self.chat.fit_question(ticket, TICKET_PROMPT_SHARE)
         if not ticket:
             raise ApiError("invalid_request", "the ticket has no text", 400)
-        turn = self.begin(principal, ticket, collections=collections, adapter=adapter, persist=False)
+        turn = await asyncio.to_thread(self.begin, principal, ticket, collections=collections, adapter=adapter,
+                                       persist=False)
         turn.request.task = TICKET_TASK
         final: ChatAnswer | None = None
         async for event in self.stream(principal, turn, persist=False, entry="ticket"):
@@ -180,6 +202,9 @@ class ConversationService:
 
     def feedback(self, principal: Principal, message_id: str, rating: int, comment: str | None) -> dict[str, Any]:
         authorize(principal, "chat")
+        if comment:  # a comment is a message too: stored (and read by reviewers) only with PII masked
+            verdict = self.turns.check(comment)
+            comment = verdict.text if verdict is not None else comment
         record = self.db.feedback.set(message_id, principal.key_id, rating, comment)
         if record is None:
             raise not_found("message", message_id)
@@ -242,6 +267,12 @@ class ConversationService:
             model=answer.model, adapter=answer.adapter, finish_reason=answer.finish_reason,
             timing=answer.timing_ms, refused=answer.refused, admin=principal.is_admin,
         )
+
+
+def _authorize_closed_book(principal: Principal) -> None:
+    if not principal.has("eval"):
+        raise AuthError("insufficient_scope", "closed-book answers (retrieval: false) skip the documents and the "
+                        "grounding rail; they need an API key with the 'eval' scope", 403)
 
 
 INCOMPLETE_FINISH_REASONS = frozenset({"cancelled", "error", "empty"})  # partial or no answer: not history

@@ -375,6 +375,21 @@ class GuardrailsSettings(_Section):
     stream_holdback_max_chars: int = Field(
         256, ge=16, description="Streaming masker: most characters held back while they could still be PII."
     )
+    stream_release: Literal["checked", "final"] = Field(
+        "checked", description="What a streaming client (SSE, OpenAI `stream: true`, `ragtune chat`, the widget) may "
+        "see before the answer is complete. `checked`: text is held back and released one unit (a sentence, or "
+        "`stream_unit_max_chars` cut at a clause or word) at a time, once the answer up to it passed the output rails "
+        "(leakage, harmful content, grounding at `grounding_threshold`; the harmful rail on the unit too; PII masked); "
+        "a unit short of support waits for later sentences, a leak or harmful unit ends the answer with the rail's "
+        "message after the text already released. `final`: nothing is released until the whole answer passed the "
+        "output rails (first visible token = the whole answer's time). Either way no text the rails withhold reaches "
+        "a client (assistant/release.py)."
+    )
+    stream_unit_max_chars: int = Field(
+        48, ge=8, le=2000, description="`checked` release: longest unit, in characters, before it is cut at the last "
+        "clause boundary (, ; :) or word and checked on its own. Smaller = an earlier first visible token (a 270M "
+        "model on 2 cores writes ~5 characters per 30-40 ms token), larger = grounding judged on longer spans."
+    )
     stream_check_every_chars: int = Field(
         16, ge=0, description="Streaming masker: look at the answer again once this many new characters arrived (or "
         "at a sentence or line end); 0 = at every token. Each look may run the MiniLM name tagger, so 16 (3-4 words) "

@@ -1,4 +1,7 @@
-"""`ragtune chat`: the assistant in a terminal, in-process (no server), streaming with citations."""
+"""`ragtune chat`: the assistant in a terminal, in-process (no server), streaming with citations.
+
+Text is printed as the chat service releases it (assistant/release.py): only what passed the output rails, so a
+replaced answer never shows the withheld text; its message follows what was already printed."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from assistant.answer import FinalEvent, TokenEvent
 from assistant.chat_service import ChatRequest, ChatService
 from assistant.runtime.base import GeneratorError
 from assistant.settings import Settings
+from assistant.turn_screen import Earlier, TurnScreen
 
 
 def citation_line(citation) -> str:
@@ -41,7 +45,9 @@ def run(settings: Settings, collections: list[str] | None, adapter: str | None, 
 
 
 def _session(service: ChatService, collections: list[str] | None, adapter: str | None, console: Console) -> None:
-    history: list[prompt.Turn] = []
+    # Every turn is screened once (assistant/turn_screen.py): the history holds only masked, unblocked turns, and a
+    # message that continues a blocked one or completes an attack split over turns is refused.
+    turns, earlier = TurnScreen(service.guard), Earlier()
     while True:
         try:
             question = console.input("[bold cyan]you>[/bold cyan] ").strip()
@@ -49,14 +55,20 @@ def _session(service: ChatService, collections: list[str] | None, adapter: str |
             break
         if not question:
             break
+        screened = turns.question(turns.check(question), earlier)
+        asked = screened.text if screened is not None else question
+        request = ChatRequest(asked, list(earlier.history), collections, adapter=adapter, screened=screened)
         try:
-            answer = asyncio.run(_ask(service, ChatRequest(question, list(history), collections, adapter=adapter), console))
+            answer = asyncio.run(_ask(service, request, console))
         except GeneratorError as exc:  # one failed answer does not end the session
             console.print(f"\n[red]error:[/red] {exc}")
             continue
         for citation in answer.citations or answer.sources[:3]:
             console.print(f"  [dim]{citation_line(citation)}[/dim]")
-        history += [prompt.Turn("user", question), prompt.Turn("assistant", answer.text)]
+        if screened is not None and screened.blocked:
+            earlier.blocked_before, earlier.dropped = True, earlier.dropped + 2
+        else:
+            earlier.history += [prompt.Turn("user", asked), prompt.Turn("assistant", answer.text)]
 
 
 async def _ask(service: ChatService, request: ChatRequest, console: Console):

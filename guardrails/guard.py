@@ -5,6 +5,7 @@
     kept = guard.check_chunks([hit.text for hit in hits])   # list[ChunkVerdict]: dropped? neutralised text
     out = guard.check_output(answer, [c.text for c in kept if not c.dropped])   # OutputVerdict
     stream = guard.output_stream(); stream.feed(token) ...; stream.flush()      # masked streaming
+    unit = guard.check_unit(answer_so_far, sentence, contexts)   # one streamed unit before release (OutputVerdict)
 
 Input rails: injection (block; a fast first stage blocks the attacks it is sure of before the one shared MiniLM
 pass), PII/secrets (mask), topic (replace with the scope message). Retrieval rail:
@@ -198,6 +199,34 @@ class Guard:
             return OutputVerdict(self.config.grounding_message, True, grounded, results, unsupported)
         text = self._mask_pii(answer, results) if self.config.mask_output_pii else answer
         return OutputVerdict(text, False, grounded, results, unsupported)
+
+    def check_unit(self, so_far: str, unit: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
+        """The output rails on a streamed answer before `unit`, its newest part, is released (assistant/release.py).
+        `so_far`: the answer up to and including `unit`. Leakage on `so_far` (a prefix never leaks more than the whole
+        answer); the harmful-content rail on `unit` alone and on `so_far` (one harmful sentence in a long benign answer
+        scores low on the whole); grounding on `so_far` at `grounding_threshold`, exactly as `check_output` judges a
+        whole answer (None or empty `contexts` skips it). Checked in that order; the first that fails replaces with its
+        message. Only grounding can recover (later supported sentences raise the share), so the caller may hold a
+        unit back on `grounded is False` instead of ending the answer. PII is not masked here: the caller's streaming
+        masker (`output_stream`) masks what passed."""
+        if not self.config.enabled:
+            return OutputVerdict(unit, False, None)
+        results = [self.leakage.check(so_far)]
+        if results[0].acted:
+            return OutputVerdict(self.config.refusal_message, True, None, results)
+        for text in ([unit, so_far] if so_far.strip() != unit.strip() else [so_far]) if self.harmful is not None else []:
+            results.append(harmful_rail.output_result(self.harmful, text, self._vector))
+            if results[-1].acted:
+                return OutputVerdict(self.config.harmful_output_message, True, None, results)
+        grounded, unsupported = None, []
+        if self.config.grounding_enabled and contexts:
+            found = self.grounding.check(so_far, contexts)
+            grounded, unsupported = found.grounded, found.unsupported
+            results.append(RailResult("grounding", True, "replace", found.score, "unsupported answer") if not grounded
+                           else RailResult.passed("grounding", found.score))
+            if not grounded:
+                return OutputVerdict(self.config.grounding_message, True, False, results, unsupported)
+        return OutputVerdict(unit, False, grounded, results, unsupported)
 
     def _mask_pii(self, text: str, results: list[RailResult], masker: PiiMasker | None = None) -> str:
         """The PII/secret rail: masked text; its result (score = values masked, reason = their kinds) appended."""

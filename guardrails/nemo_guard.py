@@ -138,6 +138,9 @@ class NemoGuard:
             return getattr(self.guard, "check_unit")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def check_unit(self, so_far: str, unit: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
+        return self.guard.check_unit(so_far, unit, contexts)  # per streamed unit; the whole answer takes the flows
+
     def mask_output_text(self, text: str) -> str:
         return self.guard.mask_output_text(text)
 

@@ -38,7 +38,7 @@ def test_me_describes_the_calling_key(client):
     assert me["name"] == "reader" and me["scopes"] == ["chat"] and me["collections"] == ["default", "hr"]
     assert me["all_collections"] is False and me["is_admin"] is False and len(me["key_id"]) == 12
     admin = client.get("/v1/me", headers=client.admin).json()
-    assert admin["scopes"] == ["chat", "ingest", "admin"] and admin["is_admin"] and admin["all_collections"]
+    assert admin["scopes"] == ["chat", "ingest", "eval", "admin"] and admin["is_admin"] and admin["all_collections"]
     assert client.get("/v1/me", headers=client.ingest_only).status_code == 200  # any valid key
     assert client.get("/v1/me").status_code == 401
 

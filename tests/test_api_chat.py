@@ -101,7 +101,7 @@ def test_a_generation_failing_midway_ends_the_stream_with_an_error_event(client,
 
     def failing(request, cancel, stats=None):
         pieces = real_stream(request, cancel, stats)
-        for _ in range(4):  # the output rail's PII masker may hold a word or two back
+        for _ in range(14):  # past the first released unit (48 characters) and the PII masker's hold-back
             yield next(pieces)
         raise GeneratorError("the model ran out of memory")
 
@@ -122,7 +122,13 @@ def test_a_generation_failing_midway_ends_the_stream_with_an_error_event(client,
 
 
 def test_closed_book_and_base_model_requests_for_evaluators(client):
-    closed = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?", "retrieval": False})
+    # A closed-book answer skips the documents and the grounding rail: a chat key (a widget's too) may not ask one.
+    denied = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?", "retrieval": False})
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "insufficient_scope"
+    assert "'eval' scope" in denied.json()["error"]["message"]
+    _, evaluator = client.app.state.services.db.keys.create("evaluator", "chat,eval", all_collections=True)
+    closed = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?", "retrieval": False},
+                         headers={"Authorization": f"Bearer {evaluator}"})
     assert closed.status_code == 200, closed.text
     assert closed.json()["answer"]["sources"] == [] and closed.json()["answer"]["refused"]
     base = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?", "adapter": "base"})

@@ -76,7 +76,8 @@ def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live,
         yield from real_stream(request, cancel, stats)
 
     monkeypatch.setattr(generator, "stream", recorded)
-    monkeypatch.setattr(generator, "delay_s", 0.2)  # the one-sentence answer (17 tokens) now takes ~3.4 s
+    monkeypatch.setattr(generator, "delay_s", 0.2)  # the one-sentence answer (18 tokens) now takes ~3.6 s
+    # (the first token event comes once the first unit, ~10 words, passed the output rails: assistant/release.py)
     with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http:
         with http.stream("POST", "/v1/chat", json={"message": "hotel rate cap Berlin", "stream": True}) as response:
             lines = response.iter_lines()
@@ -87,12 +88,12 @@ def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live,
         time.sleep(0.02)
     # The slot is freed once the backend itself has stopped: within a token or two, not the ~3 s left.
     assert svc.queue.depth == 0 and time.monotonic() - hung_up < 1.5
-    assert runs and runs[-1].finish_reason == "cancelled" and runs[-1].completion_tokens < 10
+    assert runs and runs[-1].finish_reason == "cancelled" and runs[-1].completion_tokens < 15
     conversations = svc.db.conversations.list(svc.db.keys.list()[0].id) or []
     messages = [m for c in conversations for m in svc.db.conversations.history(c.id, c.key_id) or []]
     # Only a stream closed before its final event stores the partial answer as "cancelled".
     cancelled = [m for m in messages if m.finish_reason == "cancelled"]
-    assert cancelled and 0 < len(cancelled[-1].content.split()) < 10
+    assert cancelled and 0 < len(cancelled[-1].content.split()) < 15
 
 
 def test_the_sources_shown_reach_the_sdk_even_when_the_answer_cites_none(live, monkeypatch):

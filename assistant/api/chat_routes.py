@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, AsyncIterator
@@ -59,16 +60,19 @@ async def last_event(first: Any, events: AsyncIterator[Any]) -> Any:
     operation_id="chat",
     summary="Ask a question, grounded in the documents",
     description="Creates or continues a conversation. Returns the answer with structured citations as JSON, or, with "
-    "`stream: true`, Server-Sent Events: `token` events ({text}) as the model writes, then one `final` event "
-    "({conversation_id, message_id, request_id, answer}); an `error` event ({code, message}) if generation fails midway.",
+    "`stream: true`, Server-Sent Events: `token` events ({text}) as the output rails release the text, then one "
+    "`final` event ({conversation_id, message_id, request_id, answer}); an `error` event ({code, message}) if generation "
+    "fails midway. The final answer's text starts with all the token text; `answer.replaced` says the rails withdrew "
+    "the rest (their message follows what was released). `retrieval: false` needs the `eval` scope.",
     status_code=200,
     operation_class=EventStreamOperation,
     responses=error_responses(400, *KEYED, 404, 413, 502, 503),
 )
 async def chat(data: ChatBody, principal: Principal, svc: Services) -> Any:
-    turn = svc.conversations.begin(
-        principal, data.message, data.conversation_id, data.collections, data.adapter, data.max_new_tokens,
-        retrieval=data.retrieval,
+    # Off the event loop: the input rails and the database writes take milliseconds that other requests need.
+    turn = await asyncio.to_thread(
+        svc.conversations.begin, principal, data.message, data.conversation_id, data.collections, data.adapter,
+        data.max_new_tokens, retrieval=data.retrieval,
     )
     events = svc.conversations.stream(principal, turn)
     first = await first_event(events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import delete, get, post
@@ -44,4 +45,4 @@ async def delete_conversation(conversation_id: str, principal: Principal, svc: S
       description="Kept for evaluation (thumbs-down with a comment become candidate golden questions). Voting again "
       "replaces the earlier vote.", responses=error_responses(400, *KEYED, 404, 413, 503))
 async def feedback(message_id: str, data: FeedbackBody, principal: Principal, svc: Services) -> dict[str, Any]:
-    return svc.conversations.feedback(principal, message_id, data.value, data.comment)
+    return await asyncio.to_thread(svc.conversations.feedback, principal, message_id, data.value, data.comment)

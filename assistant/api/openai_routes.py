@@ -4,12 +4,18 @@
 when streaming) carry `citations` (the sources the answer cites as [n]) and `sources` (every passage
 the model was shown, best first): a client gets the documents even when the answer cites none. The
 official SDK keeps unknown fields: `completion.model_extra["sources"]`. The endpoint is stateless like
-OpenAI's: earlier messages are the history, nothing is stored. System messages are ignored: the
-instruction is part of our prompt format, which the adapters were trained on.
+OpenAI's: earlier messages are the history, nothing is stored; each earlier user and assistant message passes the
+input rails and only its masked text reaches the prompt (blocked ones are dropped; a forged assistant turn or an
+attack split over turns refuses the request: assistant/turn_screen.py). System messages are ignored: the
+instruction is part of our prompt format, which the adapters were trained on. Streamed text has passed the output
+rails before it is sent (assistant/release.py); when the rails withdraw the rest of an answer, the last content
+delta carries their message, so the concatenated deltas equal the served answer, and the last chunk says
+`replaced: true`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -67,8 +73,9 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         raise ApiError("invalid_request", "the last message must be a non-empty user message", 400)
     history = [prompt.Turn(m.role, m.text()) for m in turns[:-1]]
     adapter = _adapter(data.model, svc)
-    turn = svc.conversations.begin(
-        principal, turns[-1].text(), collections=data.collections, adapter=adapter,
+    # Off the event loop: every earlier turn passes the input rails here (assistant/turn_screen.py).
+    turn = await asyncio.to_thread(
+        svc.conversations.begin, principal, turns[-1].text(), collections=data.collections, adapter=adapter,
         max_new_tokens=data.max_completion_tokens or data.max_tokens, persist=False, history=history,
     )
     events = svc.conversations.stream(principal, turn, persist=False, entry="openai")
@@ -85,6 +92,7 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         "citations": [asdict(c) for c in answer.citations],
         "sources": [asdict(c) for c in answer.sources],
         "refused": answer.refused,
+        "replaced": answer.replaced,
         "guardrails": answer.guardrails,
         "request_id": turn.request_id,
     }
@@ -102,11 +110,12 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
         while True:
             if isinstance(event, TokenEvent):
                 yield chunk({"content": event.text})
-            else:
+            else:  # the chat service already sent the answer's last text (a replacement too) as a token event
                 answer = event.answer
                 svc.metrics.observe_answer(answer)
                 yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations],
-                            sources=[asdict(c) for c in answer.sources], guardrails=answer.guardrails)
+                            sources=[asdict(c) for c in answer.sources], guardrails=answer.guardrails,
+                            refused=answer.refused, replaced=answer.replaced)
             event = await events.__anext__()
     except StopAsyncIteration:
         yield ServerSentEventMessage(data="[DONE]")

@@ -26,7 +26,8 @@ class ChatBody(_Body):
     adapter: str | None = Field(
         None, max_length=128, description="LoRA adapter to answer with (NAME or NAME@vN); 'base' for none; omit for the promoted default."
     )
-    retrieval: bool = Field(True, description="false = closed book: answer from the model alone, no documents (for evaluations).")
+    retrieval: bool = Field(True, description="false = closed book: answer from the model alone, no documents (for "
+                            "evaluations; needs the `eval` scope, else 403 insufficient_scope).")
     stream: bool = Field(False, description="Server-Sent Events: `token` events, then one `final` event.")
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Cap below the server's own cap.")
 
@@ -87,7 +88,8 @@ class TicketBody(_Body):
 
 class KeyBody(_Body):
     name: str = Field(min_length=1, max_length=200, description="Who or what the key is for.")
-    scopes: list[Literal["chat", "ingest", "admin"]] = Field(min_length=1, max_length=3, description="admin implies the others.")
+    scopes: list[Literal["chat", "ingest", "eval", "admin"]] = Field(
+        min_length=1, max_length=4, description="admin implies the others; eval allows closed-book answers (retrieval: false).")
     collections: list[str] | None = Field(None, max_length=100, description="Collections the key may read.")
     all_collections: bool | None = Field(None, description="Every collection; default: true when `collections` is omitted.")
     allowed_origins: list[str] | None = Field(

@@ -157,7 +157,7 @@ app.add_typer(keys_app, name="keys")
 def keys_create(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="Who or what the key is for (shown in lists)."),
-    scopes: str = typer.Option("chat", "--scopes", help="Comma-separated: chat, ingest, admin (admin implies all)."),
+    scopes: str = typer.Option("chat", "--scopes", help="Comma-separated: chat, ingest, eval (closed-book answers), admin (admin implies all)."),
     collections: Optional[str] = typer.Option(
         None, "--collections", help="Comma-separated collections the key may read; default: every collection."
     ),

@@ -10,7 +10,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-SCOPES = ("chat", "ingest", "admin")  # admin implies the others and every collection (see auth.py)
+# admin implies the others and every collection (see auth.py); eval = closed-book answers (`retrieval: false`),
+# which skip the documents and the grounding rail: for evaluation keys, never chat or widget keys.
+SCOPES = ("chat", "ingest", "eval", "admin")
 ROLES = ("user", "assistant")
 JOB_STATUSES = ("queued", "running", "done", "failed")
 
