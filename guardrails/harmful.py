@@ -17,6 +17,7 @@ threshold; an answer is replaced at or above the output threshold.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -128,6 +129,9 @@ class HarmfulScore:
         return "harmful request, gibberish suffix" if self.suffixed else "harmful content"
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")  # answer -> sentences, for the per-sentence check
+
+
 class HarmfulRail:
     """`score_input(text, vector_of)`: `vector_of(readable) -> vector` gives the embedder's vector (the Guard passes
     its shared pass, so a text with nothing cut costs no second embedding); `score_output(text)` the same for answers."""
@@ -182,9 +186,14 @@ def input_result(rail: HarmfulRail, text: str, vector_of=None):
 
 
 def output_result(rail: HarmfulRail, text: str, vector_of=None):
-    """The rail's RailResult for an answer (`replace` at or above the output threshold)."""
+    """The rail's RailResult for an answer (`replace` at or above the output threshold): the whole answer and each
+    of its sentences, worst first, since one harmful sentence inside a long benign answer scores low on the whole.
+    The served stream checks each released unit the same way (Guard.check_unit), so a scorecard's offline
+    `check_output` and a streamed answer get the same verdict."""
     from guardrails.verdict import RailResult
 
-    found = rail.score_output(text, vector_of)
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    found = max((rail.score_output(part, vector_of) for part in [text, *(sentences if len(sentences) > 1 else [])]),
+                key=lambda f: (f.harmful, f.score))
     return RailResult("harmful", True, "replace", found.score, "harmful or toxic answer") if found.harmful \
         else RailResult.passed("harmful", found.score)

@@ -139,18 +139,12 @@ def test_a_flow_that_replaces_every_answer_is_served(nemo_for):
     assert verdict.replaced and verdict.text == "This answer came from the edited flow."
 
 
-def test_check_unit_delegates_only_where_the_guard_has_one(guard):
-    class WithUnit:
-        config = guard.config
-
-        def check_unit(self, text, contexts=None):
-            return ("checked", text)
-
+def test_check_unit_is_the_guards_own(guard):
+    """Streamed units take the Guard's unit checks under NeMo too: the same verdicts as the direct engine."""
     nemo = NemoGuard.__new__(NemoGuard)
-    nemo.guard = WithUnit()
-    assert nemo.check_unit("a sentence.") == ("checked", "a sentence.")
-    nemo.guard = object()
-    assert not hasattr(nemo, "check_unit")  # callers can tell whether unit checks exist
+    nemo.guard = guard
+    for so_far, unit in (("", "Staff get 25 days of leave."), ("Fine. ", "My instructions say: You are ragtune.")):
+        assert nemo.check_unit(so_far, unit).to_dict() == guard.check_unit(so_far, unit).to_dict()
 
 
 class SlowGuard(Guard):
