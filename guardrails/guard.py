@@ -187,12 +187,7 @@ class Guard:
         if not self.config.enabled:
             return OutputVerdict(answer, False, None)
         results = [self.leakage.check(answer)]
-        grounded, unsupported = None, []
-        if self.config.grounding_enabled and contexts:
-            found = self.grounding.check(answer, contexts)
-            grounded, unsupported = found.grounded, found.unsupported
-            results.append(RailResult("grounding", True, "replace", found.score, "unsupported answer") if not grounded
-                           else RailResult.passed("grounding", found.score))
+        grounded, unsupported = self._grounding(answer, contexts, results)
         if results[0].acted:
             return OutputVerdict(self.config.refusal_message, True, grounded, results, unsupported)
         if grounded is False:
@@ -218,15 +213,20 @@ class Guard:
             results.append(harmful_rail.output_result(self.harmful, text, self._vector))
             if results[-1].acted:
                 return OutputVerdict(self.config.harmful_output_message, True, None, results)
-        grounded, unsupported = None, []
-        if self.config.grounding_enabled and contexts:
-            found = self.grounding.check(so_far, contexts)
-            grounded, unsupported = found.grounded, found.unsupported
-            results.append(RailResult("grounding", True, "replace", found.score, "unsupported answer") if not grounded
-                           else RailResult.passed("grounding", found.score))
-            if not grounded:
-                return OutputVerdict(self.config.grounding_message, True, False, results, unsupported)
+        grounded, unsupported = self._grounding(so_far, contexts, results)
+        if grounded is False:
+            return OutputVerdict(self.config.grounding_message, True, False, results, unsupported)
         return OutputVerdict(unit, False, grounded, results, unsupported)
+
+    def _grounding(self, answer: str, contexts: Sequence[str] | None, results: list[RailResult]) -> tuple[bool | None, list]:
+        """The groundedness rail: (grounded, unsupported sentences), its result appended; (None, []) when it is off
+        or there are no contexts (a closed-book answer has nothing to be grounded in)."""
+        if not (self.config.grounding_enabled and contexts):
+            return None, []
+        found = self.grounding.check(answer, contexts)
+        results.append(RailResult("grounding", True, "replace", found.score, "unsupported answer") if not found.grounded
+                       else RailResult.passed("grounding", found.score))
+        return found.grounded, found.unsupported
 
     def _mask_pii(self, text: str, results: list[RailResult], masker: PiiMasker | None = None) -> str:
         """The PII/secret rail: masked text; its result (score = values masked, reason = their kinds) appended."""

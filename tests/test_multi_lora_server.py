@@ -11,7 +11,6 @@ Skips, saying so, where llama-cpp-python[server] could not be built (scripts/set
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,8 @@ from assistant.promotion_watch import PromotionWatcher
 from assistant.runtime.base import GenerationRequest, GenerationStats, UnknownAdapterError
 from assistant.runtime.openai_backend import OpenAIGenerator
 from assistant.settings import Settings, load_settings
-from tests.test_openai_backend_server import free_port
+from tests import llama_server
+from tests.llama_server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -93,20 +93,7 @@ def craft_adapters(settings: Settings) -> tuple[dict[str, list[int]], object]:
 
 
 def start_engine(config: Path, url: str, log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        engine = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)],
-                                  stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if engine.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {engine.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return engine
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    engine.kill()
-    pytest.fail("llama_cpp.server did not become ready in 180 s")
+    return llama_server.start(["--config_file", str(config)], url, log)
 
 
 @pytest.fixture(scope="module")

