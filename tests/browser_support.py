@@ -28,10 +28,12 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "browser"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
 # A plain-text document (kept verbatim by the parser) whose first sentence is markup: the fake model answers
-# with exactly that sentence, so the page must show it as text and never run it.
-MARKUP = {"release-notes.txt": "Release train: ships every Friday <img src=x onerror=\"window.__pwned=1\"> "
-          "<script>window.__pwned=2</script> **at noon** [details](javascript:window.__pwned=3).\n\nRollbacks "
-          "need the on-call lead.\n"}
+# with exactly that sentence, so the page must show it as text and never run it. (`<script>` and `javascript:` links
+# are not here: the chunk rail neutralises those in documents as active content; the Markdown renderer test covers
+# them as model output.)
+MARKUP = {"release-notes.txt": "Release train: the release train ships every Friday "
+          "<img src=x onerror=\"window.__pwned=1\"> **at noon** <b onclick=\"window.__pwned=2\">"
+          "[details](ftp://release.example/notes)</b>.\n\nRollbacks need the on-call lead.\n"}
 
 
 def playwright_or_skip():

@@ -235,7 +235,8 @@ def test_url_mode_scores_a_live_server_like_in_process(home, golden, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    _, key = assembly.database(settings_for(home)).keys.create("evaluator", "chat", all_collections=True)
+    # chat + eval: the base variant asks closed-book (retrieval: false), which needs the eval scope
+    _, key = assembly.database(settings_for(home)).keys.create("evaluator", ["chat", "eval"], all_collections=True)
     command = [sys.executable, "-m", "assistant.cli", "--home", str(home), "--profile", "test", "serve", "--port", str(port)]
     server = subprocess.Popen(command, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
     url = f"http://127.0.0.1:{port}"

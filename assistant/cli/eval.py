@@ -35,7 +35,7 @@ def register(app: typer.Typer, err, or_exit) -> None:
                                                "adapter:NAME@vN (default: all four when an adapter is available, else base,rag)."),
         adapter: Optional[str] = typer.Option(None, "--adapter", help="Adapter of lora / rag+lora (default: the promoted one)."),
         url: Optional[str] = typer.Option(None, "--url", help="Evaluate a deployed server instead (http://host:port)."),
-        api_key: Optional[str] = typer.Option(None, "--api-key", envvar="RAGTUNE_API_KEY", help="Key for --url (chat scope)."),
+        api_key: Optional[str] = typer.Option(None, "--api-key", envvar="RAGTUNE_API_KEY", help="Key for --url (chat scope; the closed-book base and lora variants also need eval)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default HOME/evals/TIME)."),
         limit: int = typer.Option(0, "--limit", help="Only the first N questions of each golden file (0 = all)."),
         fail_under: list[str] = typer.Option([], "--fail-under", help="Gate METRIC=VALUE or VARIANT.METRIC=VALUE (repeatable); "
