@@ -494,7 +494,8 @@ class PipelineSettings(_Section):
     )
     synth_max_chunks: int = Field(40, ge=0, description="Chunks sampled for synthetic QA (0 = every chunk of the "
                                   "collection; each chunk costs the teacher a few seconds on CPU).")
-    recipe: str = Field("lora-cpu", description="Fine-tuning recipe: `lora-cpu` (the demo's), `lora-cpu-full` (a whole collection), `lora-gpu` or a recipe YAML path.")
+    recipe: str = Field("lora-cpu", description="Fine-tuning recipe: `lora-cpu` (the demo's), `lora-cpu-full` (a whole "
+                        "collection), `lora-gpu` or a recipe YAML path.")
     adapter_name: str = Field("assistant", description="Registry name of the adapter the main job trains.")
     eval_limit: int = Field(12, ge=0, description="First N questions of each golden file in the main job's scorecard "
                             "(0 = all; about 10 s per question and variant on 2 CPU cores).")
