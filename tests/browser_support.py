@@ -88,6 +88,8 @@ class Stack:
 
     def __init__(self, root: Path, fake_delay_s: float = 0.04, **overrides: Any):
         home = root / "home"
+        # Units of at most 16 characters: with `checked` release the page still shows an answer grow piece by piece.
+        overrides["guardrails"] = {"stream_unit_max_chars": 16, **overrides.get("guardrails", {})}
         settings = settings_for(home, generator={"fake_delay_s": fake_delay_s}, **overrides)
         job = assembly.ingest_job(settings)
         assert job.run([make_corpus(root / "docs", {**DOCS, **MARKUP})]).exit_code() == 0
