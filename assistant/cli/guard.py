@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assistant.cli.jsonl import read_field
 from assistant.settings import Settings
 
 guard_app = typer.Typer(
@@ -18,19 +19,6 @@ guard_app = typer.Typer(
     "and, with --output, the output rails (leakage, harmful content, PII). Settings: the `guardrails` section.",
     no_args_is_help=True,
 )
-
-
-def _read_prompts(path: Path) -> list[str]:
-    prompts = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                prompts.append(str(json.loads(line)["prompt"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f'{path}:{number}: expected a JSON object with a "prompt" field ({exc})') from exc
-    return prompts
 
 
 def verdict_record(prompt: str, verdict, output=None) -> dict:
@@ -64,7 +52,7 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
             err.print("[red]error:[/red] give a text or --file, not both")
             raise typer.Exit(2)
         settings: Settings = ctx.obj
-        prompts = or_exit(lambda: _read_prompts(file)) if file else [text]
+        prompts = or_exit(lambda: read_field(file, "prompt")) if file else [text]
         from guardrails.guard import Guard
 
         guard = or_exit(lambda: Guard.from_settings(settings))

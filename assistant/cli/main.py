@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant import assembly
+from assistant.cli.jsonl import read_field
 from assistant.settings import Settings, SettingsError, load_settings
 
 for _key, _value in {
@@ -119,7 +120,7 @@ def search(
         raise typer.Exit(2)
     retriever = _or_exit(lambda: assembly.retriever(settings))
     if file is not None:
-        questions = _or_exit(lambda: _read_questions(file))
+        questions = _or_exit(lambda: read_field(file, "question"))
         batch = 64  # questions embedded per call
         for start in range(0, len(questions), batch):
             chunk = questions[start : start + batch]
@@ -290,20 +291,6 @@ def chat(
     from assistant import terminal_chat
 
     _or_exit(lambda: terminal_chat.run(ctx.obj, collection or None, adapter, err))
-
-
-def _read_questions(path: Path) -> list[str]:
-    questions = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                questions.append(str(row["question"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f'{path}:{number}: expected a JSON object with a "question" field ({exc})') from exc
-    return questions
 
 
 def _or_exit(action):
