@@ -60,12 +60,14 @@ class Principal:
         return self.is_admin or scope in self.scopes
 
 
-def authorize(principal: Principal, scope: str) -> None:
-    """Raise a 403 AuthError unless the principal holds `scope` (admins hold every scope)."""
+def authorize(principal: Principal, scope: str, needed_for: str = "") -> None:
+    """Raise a 403 AuthError unless the principal holds `scope` (admins hold every scope); `needed_for` says
+    what the scope guards when that is not obvious from the route."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")  # a programming error, not the caller's
     if not principal.has(scope):
-        raise AuthError("insufficient_scope", f"this API key lacks the '{scope}' scope", 403)
+        why = f" ({needed_for})" if needed_for else ""
+        raise AuthError("insufficient_scope", f"this API key lacks the '{scope}' scope{why}", 403)
 
 
 def allowed_collections(principal: Principal, requested: Iterable[str] | None, existing: Iterable[str]) -> list[str]:

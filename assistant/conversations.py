@@ -71,7 +71,8 @@ class ConversationService:
     ) -> ChatTurn:
         authorize(principal, "chat")
         if not retrieval:  # a closed-book answer skips the documents and grounding: for evaluators, not for chat keys
-            _authorize_closed_book(principal)
+            authorize(principal, "eval", "closed-book answers, retrieval: false, skip the documents and the grounding "
+                      "rail")
         self._check_adapter(adapter)
         self._shed_if_full()
         # Input rails first: only the masked message may reach the model, the logs or the database.
@@ -267,12 +268,6 @@ class ConversationService:
             model=answer.model, adapter=answer.adapter, finish_reason=answer.finish_reason,
             timing=answer.timing_ms, refused=answer.refused, admin=principal.is_admin,
         )
-
-
-def _authorize_closed_book(principal: Principal) -> None:
-    if not principal.has("eval"):
-        raise AuthError("insufficient_scope", "closed-book answers (retrieval: false) skip the documents and the "
-                        "grounding rail; they need an API key with the 'eval' scope", 403)
 
 
 INCOMPLETE_FINISH_REASONS = frozenset({"cancelled", "error", "empty"})  # partial or no answer: not history
