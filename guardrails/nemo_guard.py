@@ -122,13 +122,14 @@ class NemoGuard:
         findings = data.get("verdict") if isinstance(data.get("verdict"), dict) else {}
         served = data.get("bot_message")
         served = served if isinstance(served, str) else (_last_content(response) or answer)
-        replaced = data.get("ragtune_action") == "replace" or _stopped_by(response) is not None
-        if replaced and _stopped_by(response) is not None:
+        stopped = _stopped_by(response)
+        replaced = data.get("ragtune_action") == "replace" or stopped is not None
+        if stopped is not None:
             served = _last_content(response) or self.config.refusal_message
         applied = {"replace", "mask"} if replaced else ({"mask"} if served != answer else set())
         results = _applied(_results(findings), applied)
         if replaced and not any(r.acted and r.action == "replace" for r in results):
-            results.append(RailResult("flow", True, "replace", 1.0, _stopped_by(response) or "ragtune_action"))
+            results.append(RailResult("flow", True, "replace", 1.0, stopped or "ragtune_action"))
         return OutputVerdict(served, replaced, findings.get("grounded"), results, list(findings.get("unsupported") or []))
 
     def check_unit(self, so_far: str, unit: str, contexts: Sequence[str] | None = None) -> OutputVerdict:
