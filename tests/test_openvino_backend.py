@@ -83,6 +83,40 @@ def test_adapter_loaded_after_start_is_served(tiny):
     assert served.adapters() == ["a", "b"] and run(served, "b") != run(served, "a")
 
 
+def test_batch_equals_one_at_a_time_with_padding_adapters_and_stops(tiny):
+    """generate_batch left-pads prompts of different lengths into one GenAI batch: each row must equal `stream`."""
+    root, base, adapters = tiny
+    served = OpenVINOGenerator(GeneratorSettings(model=str(base), adapters=adapters, **EXACT), root / "cache")
+    words = LONG.split()
+    prompts = [" ".join(words[: 40 + 37 * i]) + " Answer:" for i in range(4)]  # 40..151 words: padding in every row
+    alone = {adapter: [run(served, adapter, p, 12)[0] for p in prompts] for adapter in (None, "a")}
+    assert len(set(alone[None])) > 1 and alone["a"] != alone[None]  # rows differ; the adapter changes them
+    for adapter in (None, "a"):
+        batch = served.generate_batch([GenerationRequest(p, 12, [], adapter=adapter) for p in prompts])
+        assert [text for text, _ in batch] == alone[adapter], adapter
+        assert all(s.prompt_tokens > 40 and 0 < s.completion_tokens <= 12 and s.finish_reason for _, s in batch)
+    alone = alone[None]
+    stop = next(w for w in alone[1].split() if w)  # the first word row 1 writes: that row stops before it
+    batch = served.generate_batch([GenerationRequest(p, 12, [stop]) for p in prompts])
+    for (text, stats), full in zip(batch, alone):
+        assert stop not in text and full.startswith(text)
+        assert (stats.finish_reason == "stop") if stop in full else True
+    mixed = served.generate_batch([GenerationRequest(prompts[0], 12, []), GenerationRequest(prompts[1], 12, [], adapter="b")])
+    assert [t for t, _ in mixed] == [run(served, None, prompts[0], 12)[0], run(served, "b", prompts[1], 12)[0]]
+
+
+def test_export_feeds_attention_additive_float_masks(tiny):
+    """A boolean mask sends the CPU plugin's prefill attention to a path ~7x slower at 1,400 tokens."""
+    import openvino as ov
+
+    root, base, _ = tiny
+    OpenVINOGenerator(GeneratorSettings(model=str(base), **EXACT), root / "cache")
+    xml = next((root / "cache").glob(f"*-ov{openvino_export.EXPORT_VERSION}-fp32")) / openvino_export.MODEL_XML
+    attention = [op for op in ov.Core().read_model(xml).get_ordered_ops()
+                 if op.get_type_name() == "ScaledDotProductAttention"]
+    assert attention and all(op.input(3).get_element_type() == ov.Type.f32 for op in attention)
+
+
 def test_adapter_scale_is_peft_scale(tmp_path):
     (tmp_path / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 32}')
     assert adapter_alpha(tmp_path) == 4.0

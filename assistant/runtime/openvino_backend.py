@@ -108,14 +108,43 @@ class OpenVINOGenerator:
             self._pipeline, self._closed = None, True
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[tuple[str, GenerationStats]]:
-        """The evaluation path: one request after another (GenAI's stateful pipeline decodes one sequence faster than
-        transformers' padded batches, and sequential greedy output is exactly what `stream` serves)."""
+        """The evaluation and synthesis path: greedy requests for one adapter, with the same stops and token cap,
+        decoded as one left-padded batch by GenAI's stateful pipeline (1.6x the tokens/s of one at a time at 4,
+        README "Measured numbers"). With the export's additive masks a padded row attends to nothing it should not,
+        so each answer equals the one `stream` serves (tests/test_openvino_backend.py). Anything else: one by one."""
+        shared = {(r.adapter, tuple(r.stop), r.max_new_tokens, r.temperature > 0) for r in requests}
+        if len(requests) < 2 or len(shared) > 1 or requests[0].temperature > 0:
+            return [self._one(request) for request in requests]
+        require_adapter(requests[0].adapter, self.adapters())
+        # Left padding whatever the tokenizer's default (a right-padded row would continue from its pad tokens).
+        inputs = self.tokenizer.encode([r.prompt for r in requests], padding_side="left")
+        counts = [int(n) for n in inputs.attention_mask.data.sum(axis=1)]
+        if max(counts) >= self.context_window:
+            raise GeneratorError(f"a prompt ({max(counts)} tokens) fills the {self.context_window}-token window")
+        budget = min(requests[0].max_new_tokens, self.context_window - max(counts))
+        with self._lock:
+            if self._pipeline is None:
+                self._rebuild()
+            config = self._config(requests[0], budget)
+            config.stop_strings = set(requests[0].stop)  # each row stops at its own first stop string
+            config.include_stop_str_in_output = False
+            rows = self._pipeline.generate(inputs, config).tokens
         results = []
-        for request in requests:
-            stats = GenerationStats()
-            text = "".join(self.stream(request, threading.Event(), stats))
+        for request, prompt_tokens, row in zip(requests, counts, rows):
+            tokens = [int(t) for t in row if self.ignore_eos or int(t) not in self.eos_ids]
+            scanner = StopScanner(request.stop)
+            text = scanner.feed(self.tokenizer.decode(tokens, skip_special_tokens=True))
+            text += "" if scanner.stopped else scanner.flush()
+            stats = GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=len(tokens))
+            stopped = scanner.stopped or len(tokens) < budget
+            stats.finish_reason = "stop" if stopped else "length"
             results.append((text, stats))
         return results
+
+    def _one(self, request: GenerationRequest) -> tuple[str, GenerationStats]:
+        stats = GenerationStats()
+        text = "".join(self.stream(request, threading.Event(), stats))
+        return text, stats
 
     # --- internals ----------------------------------------------------------------------------
     def _register(self, name: str, path: str) -> None:
