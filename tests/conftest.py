@@ -20,6 +20,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+# Before any test module's importorskip("openvino_genai"): `import openvino` counts a missing consent file as
+# consent and writes ~/intel/ and posts an event unless openvino_telemetry is switched off first.
+import assistant.runtime.openvino_export  # noqa: E402,F401
 from assistant.settings import Settings, load_settings  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
