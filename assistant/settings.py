@@ -150,6 +150,11 @@ class GeneratorSettings(_Section):
         "uint8 KV cache on CPUs with AMX/AVX512-BF16 (fastest; greedy tokens drift from transformers' after a near "
         "tie), else f32. `f32` computes in float32 with a float32 KV cache (tokens follow transformers most closely).",
     )
+    openvino_kv_cache: Literal["auto", "u8", "bf16", "f32"] = Field(
+        "auto",
+        description="openvino/auto mode: KV cache precision. `auto` follows `openvino_precision` (uint8 with bf16 math, "
+        "float32 with `f32`).",
+    )
     openvino_threads: int = Field(
         0, ge=0, description="openvino/auto mode: CPU inference threads; 0 = OpenVINO's default (all physical cores)."
     )

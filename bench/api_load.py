@@ -1,11 +1,13 @@
 """Concurrent streaming clients against the embedded model, with a health probe alongside.
 
     .venv/bin/python bench/api_load.py [--clients 8,32] [--seconds 60] [--max-new-tokens 32]
+        [--modes transformers,openvino]
 
 For each client count: that many clients each POST /v1/chat (stream) in a loop for --seconds,
 reading every event; a separate probe GETs /healthz every 100 ms. Reported: answers completed,
 tokens/s served, p50/p95 answer latency, status counts (target: zero 5xx — the queue is sized to
-hold every client), /healthz p50/p95 (target p95 < 50 ms while generation runs).
+hold every client), /healthz p50/p95 (target p95 < 50 ms while generation runs). Each generator mode in
+--modes runs the same rounds against its own server, one after the other, in one table.
 Writes bench/results/api_load.json.
 """
 
@@ -81,20 +83,24 @@ def main() -> int:
     p.add_argument("--clients", default="8,32")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--modes", default="transformers,openvino", help="generator.mode values, each its own server")
     args = p.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
-    settings = _server.settings(max_queue=max(counts) + 4, max_new_tokens=args.max_new_tokens)
-    _server.ingest(settings)
     results = []
-    with _server.Live(settings) as live:
-        for n in counts:
-            results.append(asyncio.run(round_(live.url, live.key, n, args.seconds, args.max_new_tokens)))
-            common.console.print(f"  {n} clients: {results[-1]}", style="dim")
+    for mode in args.modes.split(","):
+        settings = _server.settings(max_queue=max(counts) + 4, max_new_tokens=args.max_new_tokens, mode=mode)
+        _server.ingest(settings)
+        with _server.Live(settings) as live:
+            for n in counts:
+                results.append({"mode": mode, **asyncio.run(round_(live.url, live.key, n, args.seconds,
+                                                                   args.max_new_tokens))})
+                common.console.print(f"  {mode}, {n} clients: {results[-1]}", style="dim")
     common.console.print(common.table(
         f"{args.seconds:g} s of streaming clients, Gemma 3 270M on CPU, max {args.max_new_tokens} new tokens",
-        ["clients", "answers", "tokens/s", "p50 s", "p95 s", "5xx", "statuses", "/healthz p50 ms", "/healthz p95 ms"],
-        [[r["clients"], r["answers"], r["tokens_per_s"], r["latency_p50_s"], r["latency_p95_s"], r["errors_5xx"],
-          json.dumps(r["status"]), r["health_p50_ms"], r["health_p95_ms"]] for r in results]))
+        ["generator", "clients", "answers", "tokens/s", "p50 s", "p95 s", "5xx", "statuses", "/healthz p50 ms",
+         "/healthz p95 ms"],
+        [[r["mode"], r["clients"], r["answers"], r["tokens_per_s"], r["latency_p50_s"], r["latency_p95_s"],
+          r["errors_5xx"], json.dumps(r["status"]), r["health_p50_ms"], r["health_p95_ms"]] for r in results]))
     path = common.write_json("api_load", {"rounds": results, "environment": common.environment()})
     common.console.print(f"wrote {path}")
     return 0

@@ -125,10 +125,9 @@ class OpenVINOGenerator:
         with self._lock:
             if self._pipeline is None:
                 self._rebuild()
-            config = self._config(requests[0], budget)
-            config.stop_strings = set(requests[0].stop)  # each row stops at its own first stop string
-            config.include_stop_str_in_output = False
-            rows = self._pipeline.generate(inputs, config).tokens
+            # No GenAI stop_strings: in a batch they cut rows short and mixed one row's tokens into another's
+            # (2026.4.1, seen on real prompts); each row runs to EOS or the cap and is cut at its stop here.
+            rows = self._pipeline.generate(inputs, self._config(requests[0], budget)).tokens
         results = []
         for request, prompt_tokens, row in zip(requests, counts, rows):
             tokens = [int(t) for t in row if self.ignore_eos or int(t) not in self.eos_ids]
@@ -136,8 +135,9 @@ class OpenVINOGenerator:
             text = scanner.feed(self.tokenizer.decode(tokens, skip_special_tokens=True))
             text += "" if scanner.stopped else scanner.flush()
             stats = GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=len(tokens))
-            stopped = scanner.stopped or len(tokens) < budget
-            stats.finish_reason = "stop" if stopped else "length"
+            if scanner.stopped:
+                stats.completion_tokens = self.count_tokens(text)  # what was served, not what ran past the stop
+            stats.finish_reason = "stop" if scanner.stopped or len(tokens) < budget else "length"
             results.append((text, stats))
         return results
 
@@ -176,6 +176,8 @@ class OpenVINOGenerator:
             kwargs["adapters"] = self.genai.AdapterConfig([adapter for adapter, _ in self._loaded.values()])
         if self.settings.openvino_precision == "f32":  # the CPU plugin would pick bf16 math and a u8 KV cache
             kwargs.update(INFERENCE_PRECISION_HINT="f32", KV_CACHE_PRECISION="f32")
+        if self.settings.openvino_kv_cache != "auto":
+            kwargs["KV_CACHE_PRECISION"] = self.settings.openvino_kv_cache
         if self.settings.openvino_threads:
             kwargs["INFERENCE_NUM_THREADS"] = self.settings.openvino_threads
         self._pipeline = self.genai.LLMPipeline(str(self.directory), "CPU", **kwargs)
