@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def embedder(settings: Settings) -> Embedder:
-    return build_embedder(settings.embedder)
+    return build_embedder(settings.embedder, settings.models_dir)
 
 
 def index_store(settings: Settings, readonly: bool = False, embed: Embedder | None = None) -> IndexStore:

