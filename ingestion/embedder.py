@@ -93,10 +93,14 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
         return self._model
 
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

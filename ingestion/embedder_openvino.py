@@ -16,18 +16,16 @@ place with a SHA-256 manifest that is checked on every load (as the generator's 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from transformers import AutoTokenizer
 
 from assistant import integrity
-from assistant.runtime import openvino_export  # noqa: F401  (switches OpenVINO telemetry off before it loads)
+from assistant.runtime import openvino_export  # also switches OpenVINO telemetry off before openvino loads
 from ingestion.embedder import EmbedderError, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
@@ -43,11 +41,13 @@ class OpenVINOEmbedder(SentenceTransformerEmbedder):
     def __init__(self, model_dir: Path, batch_size: int, cache_dir: Path):
         super().__init__(model_dir, batch_size, "cpu")
         _check_layout(model_dir)
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.cache_dir = cache_dir
         self._compiled = None
+
+    @property
+    def tokenizer(self):  # the same tokenizer sentence-transformers loads, without loading torch weights
+        return self._tokenizer
 
     @property
     def compiled(self):
@@ -55,14 +55,8 @@ class OpenVINOEmbedder(SentenceTransformerEmbedder):
             import openvino as ov
 
             directory = ensure_exported(self.model_dir, self.cache_dir)
-            self._compiled = ov.Core().compile_model(str(directory / "openvino_model.xml"), "CPU")
+            self._compiled = ov.Core().compile_model(str(directory / openvino_export.MODEL_XML), "CPU")
         return self._compiled
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -81,26 +75,18 @@ class OpenVINOEmbedder(SentenceTransformerEmbedder):
 
 def _check_layout(model_dir: Path) -> None:
     modules = json.loads((model_dir / "modules.json").read_text()) if (model_dir / "modules.json").is_file() else []
-    pooling = model_dir / "1_Pooling" / "config.json"
-    mean = pooling.is_file() and json.loads(pooling.read_text()).get("pooling_mode_mean_tokens") is True
-    others = pooling.is_file() and any(v for k, v in json.loads(pooling.read_text()).items()
-                                       if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
-    if [m.get("type") for m in modules] != _LAYOUT or not mean or others:
+    pooling_file = model_dir / "1_Pooling" / "config.json"
+    pooling = json.loads(pooling_file.read_text()) if pooling_file.is_file() else {}
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode_") and v}
+    if [m.get("type") for m in modules] != _LAYOUT or modes != {"pooling_mode_mean_tokens"}:
         raise EmbedderError(f"the openvino embedder handles Transformer -> mean Pooling -> Normalize models only; "
                             f"{model_dir} is laid out otherwise (use embedder.mode: sentence-transformers)")
 
 
 def ensure_exported(model_dir: Path, cache_dir: Path) -> Path:
     target = cache_dir / f"{model_dir.name}-ov-embed-v{EXPORT_VERSION}"
-    if not (target / "openvino_model.xml").is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(cache_dir / ".openvino-embed-export.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once trace once
-            if not (target / "openvino_model.xml").is_file():
-                _export(model_dir, target)
     try:
-        if not integrity.verify_manifest(target, "OpenVINO embedder export"):
-            raise integrity.IntegrityError(f"{target} has no hash manifest")
+        openvino_export.export_once(target, lambda: _export(model_dir, target), "OpenVINO embedder export")
     except integrity.IntegrityError as exc:
         raise EmbedderError(f"refusing to load the embedder: {exc}; delete {target} to export it again") from None
     return target
@@ -109,22 +95,12 @@ def ensure_exported(model_dir: Path, cache_dir: Path) -> Path:
 def _export(model_dir: Path, target: Path) -> None:
     import openvino as ov
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     log.warning("exporting the embedder %s to OpenVINO at %s, once (seconds)", model_dir.name, target)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with openvino_export.staged(target, {"model": str(model_dir)}) as staging:
         model = AutoModel.from_pretrained(str(model_dir)).eval()
         example = AutoTokenizer.from_pretrained(str(model_dir))(["a b c", "a"], padding=True, return_tensors="pt")
         with torch.no_grad():  # batch 2 of unequal lengths: batch and sequence axes stay dynamic
-            ov.save_model(ov.convert_model(model, example_input=dict(example)), staging / "openvino_model.xml",
+            ov.save_model(ov.convert_model(model, example_input=dict(example)), staging / openvino_export.MODEL_XML,
                           compress_to_fp16=False)
-        integrity.write_manifest(staging, {"model": str(model_dir)})
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -2,7 +2,8 @@
 
 `auto` serves the local model with OpenVINO GenAI when it is installed and the model exports (first token 2-3x
 sooner, decoding about 2x faster on a CPU than transformers; adapters' answers drift, so it is opt-in: README
-"Measured numbers"), and falls back to the transformers backend with a logged reason otherwise. Training (finetune/) always uses transformers itself.
+"Measured numbers"), and falls back to the transformers backend with a logged reason otherwise. Training
+(finetune/) always uses transformers itself.
 """
 
 from __future__ import annotations

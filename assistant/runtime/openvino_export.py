@@ -23,6 +23,7 @@ lock, into a staging directory renamed into place, with a SHA-256 manifest verif
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -30,6 +31,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 from assistant import integrity
 from assistant.runtime.base import GeneratorError
@@ -50,18 +52,45 @@ def ensure_exported(checkpoint: Path, cache_dir: Path, weights: str) -> Path:
     if weights not in WEIGHT_FORMATS:
         raise GeneratorError(f"unknown OpenVINO weight format {weights!r}; one of {', '.join(WEIGHT_FORMATS)}")
     target = export_dir(checkpoint, cache_dir, weights)
-    if not (target / MODEL_XML).is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(cache_dir / ".openvino-export.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once export only once
-            if not (target / MODEL_XML).is_file():
-                _export(checkpoint, target, weights)
     try:
-        if not integrity.verify_manifest(target, "OpenVINO export"):
-            raise integrity.IntegrityError(f"OpenVINO export {target} has no hash manifest")
+        export_once(target, lambda: _export(checkpoint, target, weights), "OpenVINO export")
     except integrity.IntegrityError as exc:
         raise GeneratorError(f"refusing to load: {exc}; delete {target} to export the model again") from None
     return target
+
+
+def export_once(target: Path, export: Callable[[], None], what: str) -> None:
+    """Run `export` unless `target` already holds a model, once across processes (a lock beside it), then check
+    `target` against its manifest: integrity.IntegrityError when it does not match or has none. Shared by the
+    generator's and the embedder's exports."""
+    if not (target / MODEL_XML).is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.parent / ".openvino-export.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once export only once
+            if not (target / MODEL_XML).is_file():
+                export()
+    if not integrity.verify_manifest(target, what):
+        raise integrity.IntegrityError(f"{what} {target} has no hash manifest")
+
+
+@contextlib.contextmanager
+def staged(target: Path, source: dict) -> Iterator[Path]:
+    """A staging directory beside `target` (the caller holds export_once's lock, so leftovers of a crashed export are
+    removed first); on success its files are hashed into a manifest naming `source` and it is renamed into place, on
+    failure deleted: a crash mid-export never leaves a half export where `target` is read."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        integrity.write_manifest(staging, source)
+        if target.exists():  # a directory without the model file (half deleted by hand): not ours to trust
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def telemetry_off() -> None:
@@ -94,11 +123,9 @@ def _export(checkpoint: Path, target: Path, weights: str) -> None:
     started = time.monotonic()
     log.warning("exporting %s to OpenVINO (%s weights) at %s, once (a minute or two on 2 cores)", checkpoint.name,
                 weights, target)
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # we hold the lock: a crashed export's leftovers
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staging.mkdir(parents=True)
-    try:
+    source_manifest = integrity.read_manifest(checkpoint) or {}
+    source = {"checkpoint": str(checkpoint), "weights": weights, "checkpoint_source": source_manifest.get("source", {})}
+    with staged(target, source) as staging:
         import openvino as ov
 
         traced = export_dir(checkpoint, target.parent, "fp32")
@@ -127,15 +154,6 @@ def _export(checkpoint: Path, target: Path, weights: str) -> None:
         for name in ("config.json", "generation_config.json"):
             if (checkpoint / name).is_file():
                 shutil.copy2(checkpoint / name, staging / name)
-        source_manifest = integrity.read_manifest(checkpoint) or {}
-        integrity.write_manifest(staging, {"checkpoint": str(checkpoint), "weights": weights,
-                                           "checkpoint_source": source_manifest.get("source", {})})
-        if target.exists():  # a directory without the model file (half deleted by hand): not ours to trust
-            shutil.rmtree(target)
-        os.replace(staging, target)  # a crash mid-export leaves only the staging dir, never a half export
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.warning("OpenVINO export ready in %.0f s: %s", time.monotonic() - started, target)
 
 
