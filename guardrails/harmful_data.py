@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import random
 
+from guardrails.harmful_tasks import task_rows
+
 # (category, cores): a core completes "how to ..." / "write ..." phrasings; {x} marks none (plain English).
 HARMFUL_CORES: dict[str, list[str]] = {
     "weapons": [
@@ -371,4 +373,4 @@ def answer_rows() -> list[dict]:
 
 
 def crafted(seed: int = 0) -> list[dict]:
-    return harmful_rows(seed) + benign_rows(seed) + answer_rows()
+    return harmful_rows(seed) + benign_rows(seed) + answer_rows() + task_rows(seed, gibberish_suffix)

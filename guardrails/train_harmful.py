@@ -5,14 +5,16 @@ a report beside it (harmful_model.json).
 
 Data (`.dev` files and text written for this project; the project is judged on unseen sets):
 harmful = ../shared/data/security/harmful.dev.jsonl (JailbreakBench goals, plain and PAIR/DSN-wrapped) and
-guardrails/harmful_data.py (request cores in 14 categories, phrased, role-play wrapped, gibberish-suffixed) and
+guardrails/harmful_data.py (request cores in 14 categories, phrased, role-play wrapped, gibberish-suffixed),
+guardrails/harmful_tasks.py (whole imperative tasks in 10 categories, each with a benign twin of the same shape) and
 toxic answers; benign = banking77, NotInject, the Contoso and Kestrel golden questions and reference answers,
 Contoso/Kestrel document text (as the injection rail reads it), and the crafted safe-but-scary prompts.
 
 Held-out numbers: grouped k-fold cross-validation, a group being one request (a JailbreakBench goal with all its
 wrapped copies, or one crafted core with its phrasings and wrappers) or one benign template/file; thresholds are
 calibrated inside each training fold (nested) on benign out-of-fold scores: input = max(99.5th percentile of
-support/HR/document questions, 97th of safe-but-scary prompts), output = 99.5th percentile of answers and
+support/HR/document questions, 95th of safe-but-scary prompts and benign tasks; the issue's
+budget for such prompts is 5%), output = 99.5th percentile of answers and
 document text; both in [0.5, 0.97]. A second, stricter number: "transfer" trains on everything except
 harmful.dev.jsonl and scores it (JailbreakBench rows never seen, not even other copies of their goal's kind).
 """
@@ -90,7 +92,7 @@ def calibrate(scores: np.ndarray, kinds: np.ndarray) -> tuple[float, float]:
     def q(mask, pct):
         return float(np.percentile(scores[mask], pct)) if mask.any() else 0.0
     safe = np.char.startswith(kinds.astype(str), "safe-") & ~np.isin(kinds, (*QUESTION_KINDS, "safe-suffixed"))
-    t_in = max(q(np.isin(kinds, QUESTION_KINDS), 99.5), q(safe, 97.0))
+    t_in = max(q(np.isin(kinds, QUESTION_KINDS), 99.5), q(safe, 95.0))
     t_out = q(np.isin(kinds, ANSWER_KINDS), 99.5)
     return float(np.clip(t_in, 0.5, 0.97)), float(np.clip(t_out, 0.5, 0.97))
 
