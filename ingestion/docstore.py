@@ -124,6 +124,23 @@ class DocStore:
             (f"generation:{collection}",),
         )
 
+    def next_chunk_id(self) -> int:
+        """The id the next chunk will get. Chunk ids only grow, never reused after a delete (SQLite's own rowid
+        choice reuses a deleted top id): a FAISS file built when this was N holds exactly the chunks of ids < N
+        that still exist, so a later refresh adds ids >= N and removes what is gone, without a rebuild."""
+        stored = self.get_meta("next_chunk_id")
+        if stored is not None:
+            return int(stored)
+        # First use on an index written before the counter: the largest id + 1. An id deleted above it may sit
+        # in an older FAISS file, but such files have no `next_id` in their sidecar and are rebuilt, not patched.
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM chunks").fetchone()[0])
+
+    def _take_chunk_ids(self, count: int) -> int:
+        """Reserve `count` ids (inside the caller's transaction); returns the first."""
+        first = self.next_chunk_id()
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_chunk_id', ?)", (str(first + count),))
+        return first
+
     # --- documents ------------------------------------------------------------
     def get_document(self, collection: str, source: str) -> DocumentRow | None:
         row = self.db.execute(
@@ -165,12 +182,13 @@ class DocStore:
                 (collection, source, name, sha256, size_bytes, pages, chunking, len(chunks), time.time()),
             )
             doc_id = cursor.lastrowid
+            first = self._take_chunk_ids(len(chunks))
             self.db.executemany(
-                "INSERT INTO chunks (document_id, collection, ord, text, context, page, page_end, heading, kind,"
-                " token_count, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks (id, document_id, collection, ord, text, context, page, page_end, heading, kind,"
+                " token_count, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (doc_id, collection, i, c.text, c.context, c.page, c.page_end, c.heading, c.kind, c.token_count,
-                     v.tobytes())
+                    (first + i, doc_id, collection, i, c.text, c.context, c.page, c.page_end, c.heading, c.kind,
+                     c.token_count, v.tobytes())
                     for i, (c, v) in enumerate(zip(chunks, vectors))
                 ],
             )
@@ -189,7 +207,17 @@ class DocStore:
     # --- chunks ---------------------------------------------------------------
     def vectors(self, collection: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(chunk ids int64, vectors float32 (n, dim)) of a collection, in id order."""
-        rows = self.db.execute("SELECT id, vector FROM chunks WHERE collection=? ORDER BY id", (collection,)).fetchall()
+        return self.vectors_from(collection, dim, 0)
+
+    def chunk_ids(self, collection: str) -> np.ndarray:
+        """A collection's chunk ids (int64), in id order."""
+        rows = self.db.execute("SELECT id FROM chunks WHERE collection=? ORDER BY id", (collection,)).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors_from(self, collection: str, dim: int, first_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """As `vectors`, for the chunks of id >= `first_id` only (what was added since a FAISS file was built)."""
+        rows = self.db.execute("SELECT id, vector FROM chunks WHERE collection=? AND id>=? ORDER BY id",
+                               (collection, first_id)).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
         return ids, matrix.astype(np.float32, copy=False)

@@ -3,8 +3,10 @@
 Layout under `<home>/index/`: `docstore.sqlite` (source of truth), `vectors/<collection>.faiss`
 with a sidecar `.json` naming the docstore generation it was built from, and
 `manifest.json` (embedder id, dimension, chunking parameters) for people and scripts.
-A FAISS file whose generation does not match the docstore (a crash between the two writes,
-or a corrupt file) is rebuilt from the vectors in the docstore, so the index always loads.
+At the end of an ingest the FAISS file is patched with the chunks added and removed since it was built
+(chunk ids only grow; the sidecar's `next_id` says which ids are new), or rebuilt when it cannot be.
+A FAISS file whose generation does not match the docstore when a search opens it (a crash between the
+two writes, or a corrupt file) is rebuilt from the vectors in the docstore, so the index always loads.
 The sidecar records the FAISS file's SHA-256, checked before faiss parses it (a damaged file can
 crash FAISS's reader rather than raise).
 """
@@ -31,7 +33,7 @@ from ingestion.bm25_index import BM25Index
 from ingestion.doc_match import DocumentMatcher
 from ingestion.docstore import DocStore
 from ingestion.embedder import Embedder
-from ingestion.vector_index import VectorIndex
+from ingestion.vector_index import VectorIndex, choose_type
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +142,11 @@ class IndexStore:
             return matcher
 
     def refresh(self, collection: str) -> VectorIndex:
-        """Rebuild and save a collection's FAISS file and BM25 index now (end of an ingest that changed it)."""
+        """Bring a collection's FAISS file and BM25 index up to date now (end of an ingest that changed it): the
+        FAISS file is patched with the chunks added and removed since it was built when it can be, else rebuilt."""
         with self._lock:
             generation = self.docstore.generation(collection)
-            index = self._rebuild_dense(collection, generation)
+            index = self._update_dense(collection, generation) or self._rebuild_dense(collection, generation)
             self._dense[collection] = (generation, index)
             bm25 = self._build_bm25(collection)
             try:
@@ -190,27 +193,70 @@ class IndexStore:
             log.warning("FAISS file for %r unusable (%s); rebuilding from the docstore", collection, exc)
             return None
 
+    def _update_dense(self, collection: str, generation: int) -> VectorIndex | None:
+        """The saved FAISS file patched to `generation` (chunks added since it was built, chunks deleted), saved;
+        None when it must be rebuilt instead: no usable file, a file from before chunk ids were monotonic (no
+        `next_id`), ids that do not add up, a removal from HNSW, another index type now due, or an update that
+        would more than double the index (IVF then retrains its lists)."""
+        faiss_path, meta_path = self._paths(collection)
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if "next_id" not in meta or meta.get("embedder_id") != self.embedder.id:
+            return None
+        stale = meta.get("generation")
+        index = self._load_dense(collection, stale) if stale is not None else None
+        if index is None:
+            return None
+        next_id = int(meta["next_id"])
+        held, now = index.ids(), self.docstore.chunk_ids(collection)
+        removed = np.setdiff1d(held, now, assume_unique=True)
+        added = now[now >= next_id]
+        kept_expected = now[now < next_id]
+        if (held >= next_id).any() or len(held) - len(removed) != len(kept_expected):
+            log.warning("FAISS file for %r does not match the docstore's ids; rebuilding", collection)
+            return None
+        if (len(removed) and not index.can_remove()) or len(added) > max(index.size, 1000):
+            return None
+        if choose_type(self.settings, len(kept_expected) + len(added)) != index.kind:
+            return None
+        add_ids, vectors = self.docstore.vectors_from(collection, self.embedder.dim, next_id)
+        index.update(add_ids, vectors, removed)
+        self._save_dense(collection, generation, index, strict=True)
+        log.info("FAISS index of %r patched: +%d -%d chunks (%d in all)", collection, len(add_ids), len(removed),
+                 index.size)
+        return index
+
     def _rebuild_dense(self, collection: str, generation: int, strict: bool = True) -> VectorIndex:
         """Build from the docstore and save. `strict=False` (a search that found the file unusable): a save that
         fails (disk full, read-only) is logged and the index served from memory; the stale sidecar makes the
         next open rebuild again."""
         ids, vectors = self.docstore.vectors(collection, self.embedder.dim)
         index = VectorIndex.build(ids, vectors, self.embedder.dim, self.settings)
-        if not self.readonly and os.access(self.dir, os.W_OK):
-            faiss_path, meta_path = self._paths(collection)
-            try:
-                index.save(faiss_path)
-                _check_complete(faiss_path, index)
-                meta = {"generation": generation, "count": index.size, "type": index.kind,
-                        "embedder_id": self.embedder.id, "sha256": sha256_file(faiss_path)}
-                _atomic_write(meta_path, json.dumps(meta))
-            except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
-                for tmp in faiss_path.parent.glob(f".*.{os.getpid()}.tmp"):
-                    tmp.unlink(missing_ok=True)
-                if strict:
-                    raise
-                log.warning("could not save the rebuilt FAISS file for %r (%s); serving it from memory", collection, exc)
+        self._save_dense(collection, generation, index, strict)
         return index
+
+    def _save_dense(self, collection: str, generation: int, index: VectorIndex, strict: bool) -> None:
+        """Save the FAISS file and its sidecar (generation, count, SHA-256, and `next_id`: one above the largest
+        chunk id held, under which every chunk id the docstore will ever add again is not: ids only grow)."""
+        if self.readonly or not os.access(self.dir, os.W_OK):
+            return
+        faiss_path, meta_path = self._paths(collection)
+        ids = index.ids()
+        try:
+            index.save(faiss_path)
+            _check_complete(faiss_path, index)
+            meta = {"generation": generation, "count": index.size, "type": index.kind,
+                    "embedder_id": self.embedder.id, "sha256": sha256_file(faiss_path),
+                    "next_id": int(ids.max()) + 1 if len(ids) else 0}
+            _atomic_write(meta_path, json.dumps(meta))
+        except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
+            for tmp in faiss_path.parent.glob(f".*.{os.getpid()}.tmp"):
+                tmp.unlink(missing_ok=True)
+            if strict:
+                raise
+            log.warning("could not save the rebuilt FAISS file for %r (%s); serving it from memory", collection, exc)
 
 
 def _check_complete(path: Path, index: VectorIndex) -> None:

@@ -151,7 +151,7 @@ class IngestJob:
 
 
 def delete_document(store: IndexStore, document_id: int) -> bool:
-    """Remove one document and its chunks, then rebuild its collection's vectors (as an ingest would)."""
+    """Remove one document and its chunks, then refresh its collection's vectors (as an ingest would)."""
     with store.writer_lock():
         doc = next((d for d in store.docstore.list_documents() if d.id == document_id), None)
         if doc is None or not store.docstore.delete_document(document_id):

@@ -61,6 +61,22 @@ class VectorIndex:
         kind = "hnsw" if isinstance(inner, faiss.IndexHNSW) else "ivf" if isinstance(inner, faiss.IndexIVF) else "flat"
         return cls(index, kind, settings)
 
+    def ids(self) -> np.ndarray:
+        """The chunk ids held, in insertion order (int64)."""
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64, copy=False)
+
+    def can_remove(self) -> bool:
+        return self.kind != "hnsw"  # FAISS's HNSW graph has no delete: a removal means a rebuild
+
+    def update(self, add_ids: np.ndarray, add_vectors: np.ndarray, remove_ids: np.ndarray) -> None:
+        """Remove then add in place (the caller checked `can_remove` when removing)."""
+        if len(remove_ids):
+            removed = self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(remove_ids, dtype=np.int64)))
+            if removed != len(remove_ids):
+                raise RuntimeError(f"FAISS removed {removed} of {len(remove_ids)} ids")
+        if len(add_ids):
+            self.index.add_with_ids(np.ascontiguousarray(add_vectors, dtype=np.float32), add_ids.astype(np.int64))
+
     def save(self, path: Path) -> None:
         """Write to a temporary file, fsync, then rename: readers see the old or the new file."""
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,160 @@
+"""An ingest that changes a few documents patches the collection's FAISS file (the chunks added and removed since
+it was built) instead of rebuilding it from every vector, and ends with exactly the index a rebuild makes; chunk
+ids never repeat, so a patch can tell a new chunk from an old one by id."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant import assembly
+from ingestion.pipeline import delete_document
+from ingestion.vector_index import VectorIndex
+from tests.api_helpers import DOCS, settings_for
+from tests.conftest import make_corpus
+
+MORE = {
+    "security.md": "# Security\n\n## Passwords\n\nPasswords are rotated every 90 days and need 14 characters.\n\n"
+    "## Laptops\n\nLaptops are encrypted with BitLocker and locked after five minutes.\n",
+}
+QUERIES = ["hotel cap in Berlin", "Basic plan price", "password rotation", "laptop encryption", "flights"]
+
+
+def count_builds(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = VectorIndex.build.__func__
+
+    def build(cls, ids, vectors, dim, settings):
+        calls.append(len(ids))
+        return real(cls, ids, vectors, dim, settings)
+
+    monkeypatch.setattr(VectorIndex, "build", classmethod(build))
+    return calls
+
+
+def ingest(settings, directory) -> None:
+    assert assembly.ingest_job(settings).run([directory]).exit_code() == 0
+
+
+def sidecar(settings) -> dict:
+    return json.loads((settings.home / "index" / "vectors" / f"{settings.default_collection}.json").read_text())
+
+
+def assert_same_as_a_rebuild(settings) -> None:
+    """The saved file holds exactly the docstore's chunks and answers as a fresh build of them does."""
+    store = assembly.index_store(settings)
+    try:
+        collection = settings.default_collection
+        saved = VectorIndex.load(settings.home / "index" / "vectors" / f"{collection}.faiss", settings.index)
+        ids, vectors = store.docstore.vectors(collection, store.embedder.dim)
+        assert np.array_equal(np.sort(saved.ids()), ids)
+        fresh = VectorIndex.build(ids, vectors, store.embedder.dim, settings.index)
+        queries = store.embedder.embed(QUERIES)
+        got, want = saved.search(queries, 4), fresh.search(queries, 4)
+        assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0], atol=1e-6)
+        assert sidecar(settings)["generation"] == store.docstore.generation(collection)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def built(tmp_path):
+    settings = settings_for(tmp_path / "home")
+    docs = make_corpus(tmp_path / "docs", DOCS)
+    ingest(settings, docs)
+    return settings, docs
+
+
+def test_adding_a_document_patches_the_file_without_a_rebuild(built, monkeypatch):
+    settings, docs = built
+    before = sidecar(settings)
+    builds = count_builds(monkeypatch)
+    (docs / "security.md").write_text(MORE["security.md"], encoding="utf-8")
+    ingest(settings, docs)
+    assert builds == []  # fails where every ingest rebuilt the collection from the docstore
+    after = sidecar(settings)
+    assert after["count"] > before["count"] and after["next_id"] > before["next_id"]
+    assert_same_as_a_rebuild(settings)
+
+
+def test_changed_and_deleted_documents_are_removed_from_the_file(built, monkeypatch):
+    settings, docs = built
+    builds = count_builds(monkeypatch)
+    (docs / "travel.md").write_text("# Travel policy\n\n## Hotels\n\nHotel rates are capped at 150 EUR per night.\n",
+                                    encoding="utf-8")
+    ingest(settings, docs)  # travel.md's old chunks out, its new ones in
+    store = assembly.index_store(settings)
+    plans = next(d for d in store.docstore.list_documents() if d.name == "plans.md")
+    assert delete_document(store, plans.id)
+    store.close()
+    assert builds == []
+    assert_same_as_a_rebuild(settings)
+
+
+def test_chunk_ids_are_never_reused_after_a_delete(built):
+    settings, docs = built
+    store = assembly.index_store(settings)
+    collection = settings.default_collection
+    top = int(store.docstore.chunk_ids(collection).max())
+    newest = max(store.docstore.list_documents(), key=lambda d: d.id)  # holds the largest chunk ids
+    assert delete_document(store, newest.id)
+    kept = set(store.docstore.chunk_ids(collection).tolist())
+    store.close()
+    (docs / "security.md").write_text(MORE["security.md"], encoding="utf-8")
+    ingest(settings, docs)  # re-adds the deleted document (unchanged on disk) and the new one
+    store = assembly.index_store(settings)
+    new = sorted(set(store.docstore.chunk_ids(collection).tolist()) - kept)
+    store.close()
+    assert new and new[0] > top, f"new chunks got ids {new} though ids up to {top} were used"  # SQLite reuses
+    assert_same_as_a_rebuild(settings)
+
+
+def test_a_file_from_before_monotonic_ids_is_rebuilt_once(built, monkeypatch):
+    settings, docs = built
+    path = settings.home / "index" / "vectors" / f"{settings.default_collection}.json"
+    meta = sidecar(settings)
+    del meta["next_id"]  # written by a version that did not record it
+    path.write_text(json.dumps(meta))
+    builds = count_builds(monkeypatch)
+    (docs / "security.md").write_text(MORE["security.md"], encoding="utf-8")
+    ingest(settings, docs)
+    assert len(builds) == 1 and "next_id" in sidecar(settings)
+    assert_same_as_a_rebuild(settings)
+
+
+def test_hnsw_patches_additions_and_rebuilds_for_removals(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path / "home", index={"type": "hnsw"})
+    docs = make_corpus(tmp_path / "docs", DOCS)
+    ingest(settings, docs)
+    builds = count_builds(monkeypatch)
+    (docs / "security.md").write_text(MORE["security.md"], encoding="utf-8")
+    ingest(settings, docs)
+    assert builds == [] and sidecar(settings)["type"] == "hnsw"
+    store = assembly.index_store(settings)
+    assert delete_document(store, store.docstore.list_documents()[0].id)  # FAISS's HNSW cannot delete
+    store.close()
+    assert len(builds) == 1
+    store = assembly.index_store(settings)
+    ids = store.docstore.chunk_ids(settings.default_collection)
+    saved = VectorIndex.load(settings.home / "index" / "vectors" / f"{settings.default_collection}.faiss",
+                             settings.index)
+    store.close()
+    assert np.array_equal(np.sort(saved.ids()), ids)
+
+
+def test_a_patch_that_cannot_be_saved_leaves_a_usable_index(built, monkeypatch):
+    settings, docs = built
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(VectorIndex, "save", full_disk)
+    (docs / "security.md").write_text(MORE["security.md"], encoding="utf-8")
+    with pytest.raises(OSError):
+        assembly.ingest_job(settings).run([docs])
+    monkeypatch.undo()
+    retriever = assembly.retriever(settings)  # the docstore committed; the old file is stale and rebuilt in memory
+    hits = retriever.search("password rotation", k=1, mode="dense")
+    assert hits and hits[0].document == "security.md"
