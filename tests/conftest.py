@@ -36,6 +36,21 @@ def settings(tmp_path) -> Settings:
     return load_settings(profile="test", overrides={"home": str(tmp_path / "home")})
 
 
+def count_builds(monkeypatch) -> list[int]:
+    """Record every full FAISS build (`VectorIndex.build`): its vector count, one entry per build."""
+    from ingestion.vector_index import VectorIndex
+
+    calls: list[int] = []
+    real = VectorIndex.build.__func__
+
+    def build(cls, ids, vectors, dim, settings):
+        calls.append(len(ids))
+        return real(cls, ids, vectors, dim, settings)
+
+    monkeypatch.setattr(VectorIndex, "build", classmethod(build))
+    return calls
+
+
 def make_corpus(directory: Path, docs: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in docs.items():

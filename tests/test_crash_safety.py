@@ -35,6 +35,7 @@ from assistant import assembly  # noqa: E402
 from assistant.settings import Settings, load_settings  # noqa: E402
 from ingestion.index_store import IndexStore, IndexStoreError  # noqa: E402
 from ingestion.vector_index import VectorIndex  # noqa: E402
+from tests.conftest import count_builds  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 COLLECTION = "default"
@@ -400,18 +401,6 @@ def test_sigkill_during_ingest_leaves_a_usable_index(home, tmp_path, scenario):
 
 
 # --- damaged FAISS files and sidecars ---------------------------------------------------------
-
-
-def count_builds(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    real = VectorIndex.build.__func__
-
-    def build(cls, ids, vectors, dim, settings):
-        calls.append(len(ids))
-        return real(cls, ids, vectors, dim, settings)
-
-    monkeypatch.setattr(VectorIndex, "build", classmethod(build))
-    return calls
 
 
 def test_intact_index_loads_without_a_rebuild(home, monkeypatch):

@@ -13,25 +13,13 @@ from assistant import assembly
 from ingestion.pipeline import delete_document
 from ingestion.vector_index import VectorIndex
 from tests.api_helpers import DOCS, settings_for
-from tests.conftest import make_corpus
+from tests.conftest import count_builds, make_corpus
 
 MORE = {
     "security.md": "# Security\n\n## Passwords\n\nPasswords are rotated every 90 days and need 14 characters.\n\n"
     "## Laptops\n\nLaptops are encrypted with BitLocker and locked after five minutes.\n",
 }
 QUERIES = ["hotel cap in Berlin", "Basic plan price", "password rotation", "laptop encryption", "flights"]
-
-
-def count_builds(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    real = VectorIndex.build.__func__
-
-    def build(cls, ids, vectors, dim, settings):
-        calls.append(len(ids))
-        return real(cls, ids, vectors, dim, settings)
-
-    monkeypatch.setattr(VectorIndex, "build", classmethod(build))
-    return calls
 
 
 def ingest(settings, directory) -> None:
