@@ -37,6 +37,9 @@ from ingestion.vector_index import VectorIndex, choose_type
 
 log = logging.getLogger(__name__)
 
+# An HNSW collection is rebuilt once tombstones (deleted chunks still in its graph) exceed this share: they cost
+# graph hops and memory, and a search skips them one by one.
+TOMBSTONE_SHARE = 0.2
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -183,7 +186,7 @@ class IndexStore:
             if "sha256" in meta and sha256_file(faiss_path) != meta["sha256"]:
                 log.warning("FAISS file for %r does not match its recorded SHA-256; rebuilding from the docstore", collection)
                 return None
-            index = VectorIndex.load(faiss_path, self.settings)
+            index = VectorIndex.load(faiss_path, self.settings, np.asarray(meta.get("deleted", []), dtype=np.int64))
             if index.size != meta.get("count") or index.index.d != self.embedder.dim:
                 return None
             return index
@@ -196,8 +199,8 @@ class IndexStore:
     def _update_dense(self, collection: str, generation: int) -> VectorIndex | None:
         """The saved FAISS file patched to `generation` (chunks added since it was built, chunks deleted), saved;
         None when it must be rebuilt instead: no usable file, a file from before chunk ids were monotonic (no
-        `next_id`), ids that do not add up, a removal from HNSW, another index type now due, or an update that
-        would more than double the index (IVF then retrains its lists)."""
+        `next_id`), ids that do not add up, another index type now due, an update that would more than double the
+        index (IVF then retrains its lists), or HNSW tombstones over TOMBSTONE_SHARE of its vectors."""
         faiss_path, meta_path = self._paths(collection)
         try:
             meta = json.loads(meta_path.read_text())
@@ -217,7 +220,9 @@ class IndexStore:
         if (held >= next_id).any() or len(held) - len(removed) != len(kept_expected):
             log.warning("FAISS file for %r does not match the docstore's ids; rebuilding", collection)
             return None
-        if (len(removed) and not index.can_remove()) or len(added) > max(index.size, 1000):
+        if len(added) > max(index.live_size, 1000):
+            return None
+        if index.kind == "hnsw" and len(index.deleted) + len(removed) > TOMBSTONE_SHARE * (index.size + len(added)):
             return None
         if choose_type(self.settings, len(kept_expected) + len(added)) != index.kind:
             return None
@@ -225,7 +230,7 @@ class IndexStore:
         index.update(add_ids, vectors, removed)
         self._save_dense(collection, generation, index, strict=True)
         log.info("FAISS index of %r patched: +%d -%d chunks (%d in all)", collection, len(add_ids), len(removed),
-                 index.size)
+                 index.live_size)
         return index
 
     def _rebuild_dense(self, collection: str, generation: int, strict: bool = True) -> VectorIndex:
@@ -243,13 +248,13 @@ class IndexStore:
         if self.readonly or not os.access(self.dir, os.W_OK):
             return
         faiss_path, meta_path = self._paths(collection)
-        ids = index.ids()
+        ids = index.all_ids()
         try:
             index.save(faiss_path)
             _check_complete(faiss_path, index)
             meta = {"generation": generation, "count": index.size, "type": index.kind,
                     "embedder_id": self.embedder.id, "sha256": sha256_file(faiss_path),
-                    "next_id": int(ids.max()) + 1 if len(ids) else 0}
+                    "next_id": int(ids.max()) + 1 if len(ids) else 0, "deleted": index.deleted.tolist()}
             _atomic_write(meta_path, json.dumps(meta))
         except (OSError, RuntimeError) as exc:  # faiss reports a failed write as RuntimeError
             for tmp in faiss_path.parent.glob(f".*.{os.getpid()}.tmp"):

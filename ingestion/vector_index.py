@@ -24,15 +24,22 @@ def choose_type(settings: IndexSettings, count: int) -> str:
 
 
 class VectorIndex:
-    def __init__(self, index: faiss.Index, kind: str, settings: IndexSettings):
+    def __init__(self, index: faiss.Index, kind: str, settings: IndexSettings, deleted: np.ndarray | None = None):
         self.index = index
         self.kind = kind
         self.settings = settings
+        # Tombstones: ids still in an HNSW graph (FAISS's HNSW cannot delete) that searches skip.
+        self.deleted = np.unique(np.asarray(deleted if deleted is not None else [], dtype=np.int64))
         self._tune()
 
     @property
     def size(self) -> int:
+        """Vectors stored, tombstoned ones included (what the file holds)."""
         return int(self.index.ntotal)
+
+    @property
+    def live_size(self) -> int:
+        return self.size - len(self.deleted)
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, settings: IndexSettings) -> "VectorIndex":
@@ -55,22 +62,27 @@ class VectorIndex:
         return cls(index, kind, settings)
 
     @classmethod
-    def load(cls, path: Path, settings: IndexSettings) -> "VectorIndex":
+    def load(cls, path: Path, settings: IndexSettings, deleted: np.ndarray | None = None) -> "VectorIndex":
         index = faiss.read_index(str(path))
         inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
         kind = "hnsw" if isinstance(inner, faiss.IndexHNSW) else "ivf" if isinstance(inner, faiss.IndexIVF) else "flat"
-        return cls(index, kind, settings)
+        return cls(index, kind, settings, deleted)
 
-    def ids(self) -> np.ndarray:
-        """The chunk ids held, in insertion order (int64)."""
+    def all_ids(self) -> np.ndarray:
+        """Every id stored, tombstoned ones included, in insertion order (int64)."""
         return faiss.vector_to_array(self.index.id_map).astype(np.int64, copy=False)
 
-    def can_remove(self) -> bool:
-        return self.kind != "hnsw"  # FAISS's HNSW graph has no delete: a removal means a rebuild
+    def ids(self) -> np.ndarray:
+        """The chunk ids a search can return."""
+        held = self.all_ids()
+        return held[~np.isin(held, self.deleted)] if len(self.deleted) else held
 
     def update(self, add_ids: np.ndarray, add_vectors: np.ndarray, remove_ids: np.ndarray) -> None:
-        """Remove then add in place (the caller checked `can_remove` when removing)."""
-        if len(remove_ids):
+        """Remove then add in place. HNSW keeps removed vectors in its graph as tombstones (FAISS's HNSW has no
+        delete); the caller rebuilds once they are too many."""
+        if len(remove_ids) and self.kind == "hnsw":
+            self.deleted = np.union1d(self.deleted, np.asarray(remove_ids, dtype=np.int64))
+        elif len(remove_ids):
             removed = self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(remove_ids, dtype=np.int64)))
             if removed != len(remove_ids):
                 raise RuntimeError(f"FAISS removed {removed} of {len(remove_ids)} ids")
@@ -89,13 +101,17 @@ class VectorIndex:
     def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (n_queries, k); missing results have id -1."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1, self.index.d)
-        k = max(1, min(k, self.size)) if self.size else 1
-        if self.size == 0:
+        k = max(1, min(k, self.live_size)) if self.live_size else 1
+        if self.live_size == 0:
             return np.zeros((len(query), 0), np.float32), np.zeros((len(query), 0), np.int64)
-        params = None
+        params, inner = None, None
         if allowed_ids is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+            allowed = np.setdiff1d(allowed_ids, self.deleted) if len(self.deleted) else allowed_ids
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
             params = self._params(selector)
+        elif len(self.deleted):
+            inner = faiss.IDSelectorBatch(np.ascontiguousarray(self.deleted, dtype=np.int64))
+            params = self._params(faiss.IDSelectorNot(inner))  # `inner` stays referenced until the search is done
         scores, ids = self.index.search(query, k, params=params)
         return scores, ids
 
