@@ -3,8 +3,8 @@
     .venv/bin/python bench/embedder_backends.py [--texts 256] [--batch 32] [--repeats 3] [--queries 40]
 
 Both engines are ragtune's own embedders as `embedder.mode` builds them (`sentence-transformers` and
-`openvino`), on the default all-MiniLM-L6-v2. Texts: the Kestrel sample Markdown/text documents cut into ~700-character
-chunks (the size ingestion embeds), repeated to --texts. Each engine is warmed up first (the OpenVINO
+`openvino`), on the default all-MiniLM-L6-v2. Texts: bench/generation_backends.py's chunks of the Kestrel sample
+Markdown/text documents (~700 characters, the size ingestion embeds), repeated to --texts. Each engine is warmed up first (the OpenVINO
 export happens once into /tmp/ragtune-bench and is not timed); then:
 - documents: texts/s embedding all texts in batches of --batch (median of --repeats);
 - queries: one golden question at a time, p50/p95 milliseconds (what a search pays);
@@ -29,25 +29,13 @@ from assistant.settings import EmbedderSettings
 from ingestion.embedder import build_embedder, resolve_model_dir
 
 KESTREL = common.PROJECT / "samples" / "kestrel"
-SOURCES = ["leave_policy.md", "remote_work_policy.md", "onboarding_guide.md", "it_password_reset_mfa.md",
-           "code_of_conduct.md", "it_helpdesk_quick_reference.txt"]
 
 
 def chunk_texts(limit: int) -> tuple[list[str], int]:
-    """The chunks repeated to `limit` texts, and how many distinct chunks there are."""
-    out: list[str] = []
-    for name in SOURCES:
-        path = KESTREL / "docs" / name
-        if not path.is_file():
-            continue
-        part = ""
-        for para in path.read_text(encoding="utf-8").split("\n\n"):
-            part = f"{part}\n\n{para}".strip()
-            if len(part) >= 700:
-                out.append(part)
-                part = ""
-        if part:
-            out.append(part)
+    """generation_backends' Kestrel chunks (~700 characters) repeated to `limit` texts, and how many are distinct."""
+    from generation_backends import chunks
+
+    out = [chunk.text for chunk in chunks()]
     return [out[i % len(out)] for i in range(max(limit, len(out)))], len(out)
 
 
@@ -64,10 +52,10 @@ def measure(embedder, texts: list[str], queries: list[str], batch: int, repeats:
         started = time.perf_counter()
         vectors = np.concatenate([embedder.embed(texts[i:i + batch]) for i in range(0, len(texts), batch)])
         runs.append(time.perf_counter() - started)
-    latencies = []
+    latencies, query_vectors = [], []
     for query in queries:
         started = time.perf_counter()
-        embedder.embed([query])
+        query_vectors.append(embedder.embed([query]))
         latencies.append((time.perf_counter() - started) * 1000)
     latencies.sort()
     return {
@@ -75,7 +63,7 @@ def measure(embedder, texts: list[str], queries: list[str], batch: int, repeats:
         "query_ms_p50": latencies[len(latencies) // 2],
         "query_ms_p95": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))],
         "vectors": vectors,
-        "query_vectors": np.concatenate([embedder.embed([q]) for q in queries]),
+        "query_vectors": np.concatenate(query_vectors),
     }
 
 

@@ -5,10 +5,9 @@ in the docstore (what every ingest did before), on the same index, in one run.
 
 Setup per index type: a fresh docstore of --chunks synthetic chunks (unit random vectors of --dim, 100 chunks per
 document, short texts), refreshed once so its FAISS file exists. Then, as an ingest of one new document of --added
-chunks and one changed document would: the FAISS half of `IndexStore.refresh` (ours: the patch, which adds the new chunk ids and removes
-the changed document's old ones, as tombstones in HNSW, which cannot delete; each scenario also with a new
-document alone),
-and on an identical copy a forced full rebuild (`_rebuild_dense`). Both end with the FAISS file and sidecar saved;
+chunks (and, in a second scenario, also one changed document) would: the FAISS half of `IndexStore.refresh` (ours:
+the patch, which adds the new chunk ids and removes the changed document's old ones, as tombstones in HNSW, which
+cannot delete), and on an identical copy a forced full rebuild (`_rebuild_dense`). Both end with the FAISS file and sidecar saved;
 the two files' ids are checked equal. Reported: seconds of each, their ratio, peak RSS. BM25 is left out (it is
 rebuilt in both cases). Writes bench/results/index_refresh.json.
 """
@@ -16,6 +15,7 @@ rebuilt in both cases). Writes bench/results/index_refresh.json.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -103,7 +103,7 @@ def main() -> None:
                 shutil.rmtree(path)
     common.console.print(common.table(
         f"Index refresh after an ingest of a new document ({args.added} chunks), and of a new and a changed one "
-        f"(100 chunks); load {__import__('os').getloadavg()[0]:.1f}",
+        f"(100 chunks); load {os.getloadavg()[0]:.1f}",
         ["type", "ingest", "chunks", "ours: refresh s", "full rebuild s", "rebuild / ours", "what ours did"], rows, left=2))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     common.console.print(f"peak RSS {peak:.0f} MB")

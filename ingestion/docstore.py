@@ -126,8 +126,8 @@ class DocStore:
 
     def next_chunk_id(self) -> int:
         """The id the next chunk will get. Chunk ids only grow, never reused after a delete (SQLite's own rowid
-        choice reuses a deleted top id): a FAISS file built when this was N holds exactly the chunks of ids < N
-        that still exist, so a later refresh adds ids >= N and removes what is gone, without a rebuild."""
+        choice reuses a deleted top id): a FAISS file whose largest id is M holds every chunk of id <= M that
+        still exists, so a later refresh adds the ids > M and removes what is gone, without a rebuild."""
         stored = self.get_meta("next_chunk_id")
         if stored is not None:
             return int(stored)
