@@ -251,6 +251,7 @@ class ChatService:
             stop=list(prompt.STOP_SEQUENCES),
             adapter=self.adapter_for(request),
             temperature=self.generation.temperature,
+            stop_repeats=self.generation.stop_repeated_lines,
         )
 
     def _max_new_tokens(self, request: ChatRequest) -> int:

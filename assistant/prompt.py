@@ -28,8 +28,8 @@ CLOSED_BOOK_INSTRUCTION = (
     "If you do not know, reply exactly: {refusal}"
 )
 ANSWER_CUE = "Answer:"
-# A base model happily writes the next "Question:" itself; these end the answer there.
-STOP_SEQUENCES = ["\nQuestion:", "\nUser:", "\nDocuments:", "\n\n\n"]
+# A base model happily writes the next "Question:" (or a second "Answer:") itself; these end the answer there.
+STOP_SEQUENCES = ["\nQuestion:", "\nAnswer:", "\nUser:", "\nDocuments:", "\n\n\n"]
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 

@@ -34,6 +34,7 @@ class GenerationRequest:
     adapter: str | None = None  # None = the base model
     temperature: float = 0.0  # 0 = greedy
     seed: int | None = None
+    stop_repeats: bool = False  # also end before a line that repeats an earlier one (runtime/repeats.py)
 
 
 @dataclass

@@ -67,7 +67,7 @@ class FakeGenerator:
         require_adapter(request.adapter, self.adapters())
         stats = stats if stats is not None else GenerationStats()
         stats.prompt_tokens = self.count_tokens(request.prompt)
-        scanner = StopScanner(request.stop)
+        scanner = StopScanner(request.stop, request.stop_repeats)
         words = self.completion(request).split(" ")
         stats.finish_reason = "stop"
         for index, word in enumerate(words):

@@ -155,7 +155,7 @@ class OpenAIGenerator:
             body["stop"] = request.stop[:_MAX_SERVER_STOPS]
         if request.seed is not None:
             body["seed"] = request.seed
-        scanner = StopScanner(request.stop)
+        scanner = StopScanner(request.stop, request.stop_repeats)
         stats.finish_reason = "stop"
         try:
             with self.client.stream("POST", "/completions", json=body) as response:

@@ -131,7 +131,7 @@ class OpenVINOGenerator:
         results = []
         for request, prompt_tokens, row in zip(requests, counts, rows):
             tokens = [int(t) for t in row if self.ignore_eos or int(t) not in self.eos_ids]
-            scanner = StopScanner(request.stop)
+            scanner = StopScanner(request.stop, request.stop_repeats)
             text = scanner.feed(self.tokenizer.decode(tokens, skip_special_tokens=True))
             text += "" if scanner.stopped else scanner.flush()
             stats = GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=len(tokens))
@@ -225,7 +225,7 @@ class OpenVINOGenerator:
 
         worker = threading.Thread(target=run, name="openvino-generate", daemon=True)
         worker.start()
-        scanner, generated, emitted = StopScanner(request.stop), [], ""
+        scanner, generated, emitted = StopScanner(request.stop, request.stop_repeats), [], ""
         stats.finish_reason = "length"
         try:
             while (token := tokens.get()) is not _DONE:

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from assistant.runtime.repeats import RepeatedLines
+
 
 class StopScanner:
-    def __init__(self, stops: Sequence[str]):
+    def __init__(self, stops: Sequence[str], repeats: bool = False):
         self.stops = [s for s in stops if s]
         self._pending = ""
         self.stopped = False
+        self._repeats = RepeatedLines() if repeats else None  # also end before a repeated line
 
     def feed(self, piece: str) -> str:
-        """Text that is now safe to emit; after a stop sequence, nothing more."""
+        """Text that is now safe to emit; after a stop sequence (or a repeated line), nothing more."""
+        text = self._feed(piece)
+        if self._repeats is None:
+            return text
+        text = self._repeats.feed(text)
+        if self.stopped:  # a stop sequence ended generation: no flush will come
+            text += self._repeats.flush()
+        self.stopped = self.stopped or self._repeats.stopped
+        return text
+
+    def _feed(self, piece: str) -> str:
         if self.stopped:
             return ""
         text = self._pending + piece
@@ -31,6 +44,9 @@ class StopScanner:
     def flush(self) -> str:
         """At the end of generation the held-back tail was not a stop sequence after all."""
         text, self._pending = ("" if self.stopped else self._pending), ""
+        if self._repeats is not None and not self.stopped:
+            text = self._repeats.feed(text) + self._repeats.flush()
+            self.stopped = self._repeats.stopped
         return text
 
     @staticmethod

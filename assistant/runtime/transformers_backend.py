@@ -110,7 +110,6 @@ class TransformersGenerator:
         if any(r.adapter != adapter for r in requests) or any(r.temperature > 0 for r in requests):
             raise GeneratorError("generate_batch takes greedy requests for one adapter")
         require_adapter(adapter, self.adapters())
-        stops = sorted({s for r in requests for s in r.stop})
         budget = max(r.max_new_tokens for r in requests)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
         encoded = self.tokenizer([r.prompt for r in requests], return_tensors="pt", padding=True).to(self.settings.device)
@@ -120,7 +119,7 @@ class TransformersGenerator:
         with self._lock, self.torch.inference_mode(), self._adapter(adapter):
             out = self.model.generate(
                 **encoded, max_new_tokens=budget, do_sample=False, top_p=None, top_k=None,
-                stopping_criteria=[_StopStrings(self.tokenizer, stops, width)] if stops else None,
+                stopping_criteria=[_StopStrings(self.tokenizer, requests, width)],
                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids),
             )
         results = []
@@ -128,11 +127,12 @@ class TransformersGenerator:
             tokens = [int(t) for t in out[row, width:]]
             ended = next((i for i, t in enumerate(tokens) if t in self.eos_ids or t == self.tokenizer.pad_token_id), None)
             tokens = tokens[:ended] if ended is not None else tokens
-            text = self.tokenizer.decode(tokens[: request.max_new_tokens], skip_special_tokens=True)
-            cut = min((text.find(s) for s in request.stop if s in text), default=-1)
+            scanner = StopScanner(request.stop, request.stop_repeats)
+            text = scanner.feed(self.tokenizer.decode(tokens[: request.max_new_tokens], skip_special_tokens=True))
+            text += "" if scanner.stopped else scanner.flush()
             stats = GenerationStats(int(encoded["attention_mask"][row].sum()), min(len(tokens), request.max_new_tokens))
-            stats.finish_reason = "stop" if cut >= 0 or (ended is not None and ended <= request.max_new_tokens) else "length"
-            results.append((text[:cut] if cut >= 0 else text, stats))
+            stats.finish_reason = "stop" if scanner.stopped or (ended is not None and ended <= request.max_new_tokens) else "length"
+            results.append((text, stats))
         return results
 
     # --- decoding -----------------------------------------------------------------------------
@@ -156,7 +156,7 @@ class TransformersGenerator:
             raise GeneratorError(f"the prompt ({stats.prompt_tokens} tokens) fills the {self.context_window}-token window")
         budget = min(request.max_new_tokens, room)
         sampler = torch.Generator(device=ids.device).manual_seed(request.seed) if request.seed is not None else None
-        scanner, generated, emitted, past = StopScanner(request.stop), [], "", None
+        scanner, generated, emitted, past = StopScanner(request.stop, request.stop_repeats), [], "", None
         stats.finish_reason = "length"
         step_input = ids
         while len(generated) < budget:
@@ -201,17 +201,25 @@ class TransformersGenerator:
 
 
 class _StopStrings:
-    """Ends each row of a batch at its first stop sequence (a row that stops is padded from then on).
+    """Ends each row of a batch where `stream` would: at its first stop sequence or repeated line (a row
+    that stops is padded from then on).
 
     transformers' own `stop_strings` precomputes token-suffix tables that fail on some vocabularies;
     decoding each row's short completion per step costs far less than the forward pass it saves.
     """
 
-    def __init__(self, tokenizer, stops: list[str], prompt_width: int):
-        self.tokenizer, self.stops, self.width = tokenizer, stops, prompt_width
+    def __init__(self, tokenizer, requests: list[GenerationRequest], prompt_width: int):
+        self.tokenizer, self.requests, self.width = tokenizer, requests, prompt_width
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
+        return torch.tensor([_stops_in(text, request) for text, request in zip(texts, self.requests)],
+                            device=input_ids.device)
+
+
+def _stops_in(text: str, request: GenerationRequest) -> bool:
+    scanner = StopScanner(request.stop, request.stop_repeats)
+    scanner.feed(text)
+    return scanner.stopped
