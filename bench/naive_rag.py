@@ -1,7 +1,7 @@
 """A naive 40-line RAG next to ragtune's answer half, and an ablation of the answer half, on the SAME questions.
 
     .venv/bin/python bench/naive_rag.py [--home DIR] [--limit 30] [--cap 128] [--variants naive,served,...]
-        [--lengths 48,80,128] [--tag naive_rag]
+        [--lengths 48,80,128] [--tag naive_rag] [--batch 8] [--adapter DIR]
 
 The naive baseline: page text (pypdf) in 800-character windows, MiniLM, a flat FAISS inner-product
 index, the top 3 windows in a plain prompt, greedy decoding, the same Gemma 3 270M. ragtune's rows use
@@ -13,6 +13,14 @@ its own index of the Contoso PDFs (ingested into --home if missing) and change O
     best_last     the same packed hits in reverse order, the best next to the question (context order)
     plain_prompt  the same packed hits in the naive prompt's wording, no headers (prompt wording)
     naive         the naive baseline above
+    oracle        the ladder's top rung: only the chunks of the golden answer's page(s), in the served format,
+                  whatever retrieval found (if this is no better than served, the model, not retrieval, saturates)
+    oracle_first  the golden page's chunks as [1].., then served's other passages up to the same count (RAFT's
+                  oracle + distractors)
+
+--adapter DIR runs every variant a second time through that LoRA adapter (rows named VARIANT+lora), so the
+ladder shows what the adapter adds at each rung. Decoding is as served: the same stop sequences and
+`generator.stop_repeated_lines`.
 
 Answer length is ablated without decoding again: greedy decoding's first L tokens do not depend on
 the cap, so each answer is generated once at --cap and cut at every L in --lengths (re-tokenised).
@@ -37,7 +45,7 @@ import numpy as np
 import retrieval_quality
 
 NAIVE_PROMPT = "Answer the question based on the context below.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
-VARIANTS = ("served", "naive", "top3", "best_last", "plain_prompt")
+VARIANTS = ("served", "naive", "top3", "best_last", "plain_prompt", "oracle", "oracle_first")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -51,6 +59,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="converted checkpoints (generator.cache_dir; the tests' cache by default: no reconversion)")
     p.add_argument("--from-jsonl", type=Path, help="summarise an earlier (or interrupted) run's TAG.jsonl; no generation")
     p.add_argument("--tag", default="naive_rag", help="name of the result files in bench/results/")
+    p.add_argument("--batch", type=int, default=1, help="questions per padded batch (1 = stream each answer)")
+    p.add_argument("--adapter", type=Path, help="a LoRA adapter directory: each variant also runs through it (VARIANT+lora)")
     return p.parse_args(argv)
 
 
@@ -74,18 +84,35 @@ class NaiveIndex:
         return NAIVE_PROMPT.format(context=context, question=question), [(d, p) for d, p, _ in picked]
 
 
-def ragtune_prompts(service, question: str) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
+def oracle_docs(chunks, sources: Sequence[dict]) -> list:
+    """The golden answer's pages as prompt documents: every chunk on (document, page), in reading order."""
+    from assistant import prompt
+
+    wanted = {(s["document"], s.get("page")) for s in sources}
+    hits = [c for c in chunks if any(c.document == d and (p is None or (c.page or 0) <= p <= (c.page_end or c.page or 0))
+                                     for d, p in wanted)]
+    return [prompt.PromptDoc(c.document, c.page, c.heading, c.text) for c in sorted(hits, key=lambda c: (c.document, c.ord))]
+
+
+def ragtune_prompts(service, question: str, oracle: list | None = None) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
     """The served prompt and the one-change variants built from the same retrieved, packed passages."""
     from assistant import prompt
     from assistant.chat_service import ChatRequest
 
     prepared = service.prepare(ChatRequest(question))
+    extra = {}
+    if oracle:  # the oracle rungs do not depend on the retrieval gate
+        extra["oracle"] = (prompt.render(oracle, question), [(d.document, d.page) for d in oracle])
     if prepared.prompt_text is None:  # the retrieval gate refuses: every ragtune variant refuses alike
-        return {}
+        return extra
     docs = [prompt.PromptDoc(s.document, s.page, s.heading, text) for s, text in zip(prepared.sources, prepared.contexts)]
     pages = [(s.document, s.page) for s in prepared.sources]
     plain = "\n\n".join(d.text.strip() for d in docs)
-    return {
+    if oracle:
+        gold = {(d.document, d.page) for d in oracle}
+        mixed = (oracle + [d for d in docs if (d.document, d.page) not in gold])[: max(len(docs), len(oracle))]
+        extra["oracle_first"] = (prompt.render(mixed, question), [(d.document, d.page) for d in mixed])
+    return {**extra,
         "served": (prepared.prompt_text, pages),
         "top3": (prompt.render(docs[:3], question), pages[:3]),
         "best_last": (prompt.render(docs[::-1], question), pages[::-1]),
@@ -93,14 +120,39 @@ def ragtune_prompts(service, question: str) -> dict[str, tuple[str, list[tuple[s
     }
 
 
-def generate(generator, tokenizer, text: str, cap: int) -> tuple[str, list[int], float]:
+def generate(generator, tokenizer, text: str, cap: int, adapter: str | None = None,
+             repeats: bool = True) -> tuple[str, list[int], float]:
     from assistant import prompt
     from assistant.runtime.base import GenerationRequest
 
     started = time.monotonic()
-    request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES))
+    request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats)
     answer = "".join(generator.stream(request, threading.Event())).strip()
     return answer, tokenizer(answer, add_special_tokens=False)["input_ids"], time.monotonic() - started
+
+
+def generate_block(generator, tokenizer, texts: Sequence[str | None], cap: int, adapter: str | None,
+                   repeats: bool) -> list[tuple[str, list[int], float]]:
+    """Answers for one block of prompts (None = the retrieval gate refused): streamed one at a time for a block of
+    one, else as one padded greedy batch (the scorecard's path; padding can flip a near tie)."""
+    from assistant import prompt
+    from assistant.runtime.base import GenerationRequest
+    from assistant.runtime.batching import generate_many
+
+    live = [i for i, text in enumerate(texts) if text is not None]
+    out: list[tuple[str, list[int], float]] = [(prompt.REFUSAL, [], 0.0)] * len(texts)
+    if len(texts) == 1 and live:
+        out[0] = generate(generator, tokenizer, texts[0], cap, adapter, repeats)
+        return out
+    started = time.monotonic()
+    requests = [GenerationRequest(texts[i], cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats)
+                for i in live]
+    done = generate_many(generator, requests, batch_size=len(requests))
+    seconds = (time.monotonic() - started) / max(1, len(live))  # per answer, amortised over the batch
+    for i, (text, _stats) in zip(live, done):
+        answer = text.strip()
+        out[i] = (answer, tokenizer(answer, add_special_tokens=False)["input_ids"], seconds)
+    return out
 
 
 def score(answer: str, reference: str, embed) -> dict[str, Any]:
@@ -121,12 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
+    names = variants + ([f"{v}+lora" for v in variants] if args.adapter else [])
     lengths = sorted({min(int(n), args.cap) for n in args.lengths.split(",")} | {args.cap})
     if args.from_jsonl:
         rows = [json.loads(line) for line in args.from_jsonl.read_text().splitlines() if line.strip()]
-        done = {r["id"] for r in rows if r["variant"] == variants[-1] and r["length"] == args.cap}
+        done = {r["id"] for r in rows if r["variant"] == names[-1] and r["length"] == args.cap}
         rows = [r for r in rows if r["id"] in done]  # questions every variant answered
-        report(args, summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta), len(done))
+        report(args, summarise(rows, names, lengths, args.cap, mean_ci, paired_delta), len(done))
         return 0
     common.require_contoso()
     settings = load_settings(profile="default", overrides={"home": str(args.home), "generator": {"cache_dir": str(args.models)}})
@@ -136,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         assembly.ingest_job(settings).run(common.contoso_pdfs(), "contoso")
         retriever = assembly.retriever(settings)
     generator = assembly.generator(settings)
+    if args.adapter:
+        generator.load_adapter("bench", str(args.adapter))
     from transformers import AutoTokenizer
 
     from assistant.runtime.checkpoint import resolve_model_dir
@@ -146,30 +201,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = SentenceTransformer(str(common.model_dir()), device="cpu", local_files_only=True)
     embed = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
     naive = NaiveIndex(model) if "naive" in variants else None
+    chunks = retriever.store.docstore.collection_chunks("contoso") if {"oracle", "oracle_first"} & set(variants) else []
+    runs = [(v, v, None) for v in variants] + ([(f"{v}+lora", v, "bench") for v in variants] if args.adapter else [])
     golden = common.load_golden()
     golden = golden[: args.limit] if args.limit else golden
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     with (common.RESULTS_DIR / f"{args.tag}.jsonl").open("w", encoding="utf-8") as log:
-        for number, row in enumerate(golden, start=1):
-            prompts = ragtune_prompts(service, row["question"])
-            if naive is not None:
-                prompts["naive"] = naive.prompt(row["question"])
-            for variant in variants:
-                if variant not in prompts:  # gate refused
-                    answer, tokens, seconds = prompt.REFUSAL, [], 0.0
-                else:
-                    answer, tokens, seconds = generate(generator, tokenizer, prompts[variant][0], args.cap)
-                for length in lengths:
-                    cut = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip() if tokens else answer
-                    out = {"id": row["id"], "variant": variant, "length": length, "answer": cut, "seconds": round(seconds, 1),
-                           "tokens": len(tokens), "pages": prompts.get(variant, ("", []))[1],
-                           **score(cut, row["reference"], embed)}
-                    rows.append(out)
-                    log.write(json.dumps(out, default=str) + "\n")
+        # Blocks of --batch questions, every variant per block: an interrupted run still compares them all.
+        for start in range(0, len(golden), args.batch):
+            block = golden[start : start + args.batch]
+            prompts = [ragtune_prompts(service, row["question"], oracle_docs(chunks, row.get("sources") or []) if chunks
+                                       else None) for row in block]
+            for row, made in zip(block, prompts):
+                if naive is not None:
+                    made["naive"] = naive.prompt(row["question"])
+            for variant, source, adapter in runs:
+                answers = generate_block(generator, tokenizer, [made.get(source, (None,))[0] for made in prompts],
+                                         args.cap, adapter, settings.generator.stop_repeated_lines)
+                for row, made, (answer, tokens, seconds) in zip(block, prompts, answers):
+                    for length in lengths:
+                        cut = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip() if tokens else answer
+                        out = {"id": row["id"], "variant": variant, "length": length, "answer": cut,
+                               "seconds": round(seconds, 1), "tokens": len(tokens), "pages": made.get(source, ("", []))[1],
+                               **score(cut, row["reference"], embed)}
+                        rows.append(out)
+                        log.write(json.dumps(out, default=str) + "\n")
                 log.flush()
-            common.console.print(f"  {number}/{len(golden)} {row['id']}", style="dim")
-    report(args, summarise(rows, variants, lengths, args.cap, mean_ci, paired_delta), len(golden))
+            common.console.print(f"  {start + len(block)}/{len(golden)} {block[-1]['id']}", style="dim")
+    report(args, summarise(rows, names, lengths, args.cap, mean_ci, paired_delta), len(golden))
     return 0
 
 
