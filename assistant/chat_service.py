@@ -252,6 +252,7 @@ class ChatService:
             adapter=self.adapter_for(request),
             temperature=self.generation.temperature,
             stop_repeats=self.generation.stop_repeated_lines,
+            inline_start=True,  # the prompt format: the answer follows "Answer:" on its line
         )
 
     def _max_new_tokens(self, request: ChatRequest) -> int:

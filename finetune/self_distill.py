@@ -94,7 +94,7 @@ def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str]
 def _request(example: dict, cfg: DistillConfig, attempt: int) -> GenerationRequest:
     return GenerationRequest(
         prompt=example["prompt"], max_new_tokens=cfg.max_new_tokens, stop=list(prompt.STOP_SEQUENCES),
-        stop_repeats=True,  # as served (generator.stop_repeated_lines): a target must read like a served answer
+        stop_repeats=True, inline_start=True,  # as served: a target must read like a served answer
         temperature=0.0 if attempt == 0 else cfg.temperature, seed=cfg.seed + attempt,
     )
 

@@ -76,6 +76,21 @@ def test_greedy_answer_is_text_and_deterministic(generator):
     assert not any(stop in answer for stop in prompt.STOP_SEQUENCES)
 
 
+def test_inline_start_keeps_the_first_token_off_a_new_line_streamed_and_batched(generator):
+    # The cue echoed on the next line is where the real model loops ("\nAnswer:\nAnswer:..."; 5 of 120 Contoso
+    # dev answers came out empty): this prompt makes a line break the greedy first token.
+    text = "Question: What is the capital of France?\nAnswer:\nAnswer:\nAnswer:\nAnswer:"
+    plain = "".join(generator.stream(GenerationRequest(text, 4, []), threading.Event()))
+    assert plain.startswith("\n"), plain  # otherwise this test proves nothing
+    inline = GenerationRequest(text, 4, [], inline_start=True)
+    streamed = "".join(generator.stream(inline, threading.Event()))
+    assert streamed and not streamed.startswith("\n"), streamed
+    other = GenerationRequest(prompt.render(DOCS, "How many days of annual leave?"), 4, [])
+    batched = generator.generate_batch([inline, other])  # mixed settings in one call: split, each as streamed
+    assert batched[0][0] == streamed
+    assert batched[1][0] == "".join(generator.stream(other, threading.Event()))
+
+
 def test_openvino_fp32_export_decodes_like_transformers(models_dir, tmp_path):
     """The OpenVINO export (fp32, so only the engine differs) gives transformers' greedy tokens on a real RAG prompt:
     checks the traced graph (Gemma 3's sliding-window layers, the stateful KV cache, the last-position logits)."""

@@ -54,6 +54,7 @@ class TransformersGenerator:
             self.eos_ids.add(self.tokenizer.eos_token_id)
         self._lock = threading.Lock()
         self._adapters: dict[str, str] = {}
+        self._line_breaks: list[int] | None = None  # see line_break_ids
         for name, path in settings.adapters.items():
             self.load_adapter(name, path)
 
@@ -109,6 +110,12 @@ class TransformersGenerator:
         adapter = requests[0].adapter
         if any(r.adapter != adapter for r in requests) or any(r.temperature > 0 for r in requests):
             raise GeneratorError("generate_batch takes greedy requests for one adapter")
+        if len({r.inline_start for r in requests}) > 1:  # one suppression setting per padded batch
+            inline = [i for i, r in enumerate(requests) if r.inline_start]
+            rest = [i for i, r in enumerate(requests) if not r.inline_start]
+            done = dict(zip(inline, self.generate_batch([requests[i] for i in inline])))
+            done.update(zip(rest, self.generate_batch([requests[i] for i in rest])))
+            return [done[i] for i in range(len(requests))]
         require_adapter(adapter, self.adapters())
         budget = max(r.max_new_tokens for r in requests)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
@@ -121,6 +128,7 @@ class TransformersGenerator:
                 **encoded, max_new_tokens=budget, do_sample=False, top_p=None, top_k=None,
                 stopping_criteria=[_StopStrings(self.tokenizer, requests, width)],
                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids),
+                begin_suppress_tokens=self.line_break_ids() if requests[0].inline_start else None,
             )
         results = []
         for row, request in enumerate(requests):
@@ -134,6 +142,15 @@ class TransformersGenerator:
             stats.finish_reason = "stop" if scanner.stopped or (ended is not None and ended <= request.max_new_tokens) else "length"
             results.append((text, stats))
         return results
+
+    def line_break_ids(self) -> list[int]:
+        """Tokens that are only whitespace with a line break in it ("\n", "\n\n", "\n  " ...), once per model."""
+        if self._line_breaks is None:
+            pieces = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+            # SentencePiece writes a line break as itself and a space as "▁".
+            self._line_breaks = [i for i, piece in enumerate(pieces)
+                                 if piece and "\n" in piece and not piece.replace("▁", " ").strip()]
+        return self._line_breaks
 
     # --- decoding -----------------------------------------------------------------------------
     def _adapter(self, name: str | None) -> AbstractContextManager:
@@ -167,6 +184,8 @@ class TransformersGenerator:
             # position would cost seconds and hundreds of MB at prefill).
             out = self.model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
             past, logits = out.past_key_values, out.logits[0, -1].float()
+            if request.inline_start and not generated:
+                logits[self.line_break_ids()] = float("-inf")
             token = self._pick(logits, request.temperature, sampler)
             if token in self.eos_ids:
                 stats.finish_reason = "stop"
