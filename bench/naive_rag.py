@@ -17,10 +17,12 @@ its own index of the Contoso PDFs (ingested into --home if missing) and change O
                   whatever retrieval found (if this is no better than served, the model, not retrieval, saturates)
     oracle_first  the golden page's chunks as [1].., then served's other passages up to the same count (RAFT's
                   oracle + distractors)
+    top1_page     the realistic oracle: every chunk of the best hit's page, nothing else (page expansion)
+    top2_pages    every chunk of the best two hits' pages
 
 --adapter DIR runs every variant a second time through that LoRA adapter (rows named VARIANT+lora), so the
-ladder shows what the adapter adds at each rung. Decoding is as served: the same stop sequences and
-`generator.stop_repeated_lines`.
+ladder shows what the adapter adds at each rung. Decoding is as served: the same stop sequences,
+`generator.stop_repeated_lines` and the answer starting on the cue's line (inline_start).
 
 Answer length is ablated without decoding again: greedy decoding's first L tokens do not depend on
 the cap, so each answer is generated once at --cap and cut at every L in --lengths (re-tokenised).
@@ -45,7 +47,7 @@ import numpy as np
 import retrieval_quality
 
 NAIVE_PROMPT = "Answer the question based on the context below.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
-VARIANTS = ("served", "naive", "top3", "best_last", "plain_prompt", "oracle", "oracle_first")
+VARIANTS = ("served", "naive", "top3", "best_last", "plain_prompt", "oracle", "oracle_first", "top1_page", "top2_pages")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -84,27 +86,45 @@ class NaiveIndex:
         return NAIVE_PROMPT.format(context=context, question=question), [(d, p) for d, p, _ in picked]
 
 
-def oracle_docs(chunks, sources: Sequence[dict]) -> list:
-    """The golden answer's pages as prompt documents: every chunk on (document, page), in reading order."""
+def page_docs(chunks, pages: Sequence[tuple[str, int | None]], fits=lambda docs: True) -> list:
+    """Every chunk on each (document, page) in `pages`, page by page in that order, in reading order within a
+    page, while `fits(docs)` (the prompt's room)."""
     from assistant import prompt
 
-    wanted = {(s["document"], s.get("page")) for s in sources}
-    hits = [c for c in chunks if any(c.document == d and (p is None or (c.page or 0) <= p <= (c.page_end or c.page or 0))
-                                     for d, p in wanted)]
-    return [prompt.PromptDoc(c.document, c.page, c.heading, c.text) for c in sorted(hits, key=lambda c: (c.document, c.ord))]
+    docs: list = []
+    for document, page in pages:
+        on_page = [c for c in chunks if c.document == document and (page is None or (c.page or 0) <= page <= (c.page_end or c.page or 0))]
+        for c in sorted(on_page, key=lambda c: c.ord):
+            doc = prompt.PromptDoc(c.document, c.page, c.heading, c.text)
+            if doc in docs:
+                continue
+            if not fits([*docs, doc]):
+                return docs
+            docs.append(doc)
+    return docs
 
 
-def ragtune_prompts(service, question: str, oracle: list | None = None) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
+def ragtune_prompts(service, question: str, chunks=(), sources: Sequence[dict] = ()) -> dict[str, tuple[str, list[tuple[str, Any]]]]:
     """The served prompt and the one-change variants built from the same retrieved, packed passages."""
     from assistant import prompt
     from assistant.chat_service import ChatRequest
 
+    def fits(docs) -> bool:  # the served prompt's room: the window less the answer's cap
+        room = service.generator.context_window - service.generation.max_new_tokens
+        return service.generator.count_tokens(prompt.render(docs, question)) < room
+
     prepared = service.prepare(ChatRequest(question))
     extra = {}
+    oracle = page_docs(chunks, [(s["document"], s.get("page")) for s in sources], fits) if chunks else []
     if oracle:  # the oracle rungs do not depend on the retrieval gate
         extra["oracle"] = (prompt.render(oracle, question), [(d.document, d.page) for d in oracle])
     if prepared.prompt_text is None:  # the retrieval gate refuses: every ragtune variant refuses alike
         return extra
+    if chunks:  # page expansion: whole pages of the best hits instead of their chunks
+        ranked = list(dict.fromkeys((s.document, s.page) for s in prepared.sources))
+        for n in (1, 2):
+            expanded = page_docs(chunks, ranked[:n], fits)
+            extra[f"top{n}_page{'s' if n > 1 else ''}"] = (prompt.render(expanded, question), [(d.document, d.page) for d in expanded])
     docs = [prompt.PromptDoc(s.document, s.page, s.heading, text) for s, text in zip(prepared.sources, prepared.contexts)]
     pages = [(s.document, s.page) for s in prepared.sources]
     plain = "\n\n".join(d.text.strip() for d in docs)
@@ -126,7 +146,8 @@ def generate(generator, tokenizer, text: str, cap: int, adapter: str | None = No
     from assistant.runtime.base import GenerationRequest
 
     started = time.monotonic()
-    request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats)
+    request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats,
+                                inline_start=True)
     answer = "".join(generator.stream(request, threading.Event())).strip()
     return answer, tokenizer(answer, add_special_tokens=False)["input_ids"], time.monotonic() - started
 
@@ -145,8 +166,8 @@ def generate_block(generator, tokenizer, texts: Sequence[str | None], cap: int, 
         out[0] = generate(generator, tokenizer, texts[0], cap, adapter, repeats)
         return out
     started = time.monotonic()
-    requests = [GenerationRequest(texts[i], cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats)
-                for i in live]
+    requests = [GenerationRequest(texts[i], cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats,
+                                  inline_start=True) for i in live]
     done = generate_many(generator, requests, batch_size=len(requests))
     seconds = (time.monotonic() - started) / max(1, len(live))  # per answer, amortised over the batch
     for i, (text, _stats) in zip(live, done):
@@ -201,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = SentenceTransformer(str(common.model_dir()), device="cpu", local_files_only=True)
     embed = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
     naive = NaiveIndex(model) if "naive" in variants else None
-    chunks = retriever.store.docstore.collection_chunks("contoso") if {"oracle", "oracle_first"} & set(variants) else []
+    pages = {"oracle", "oracle_first", "top1_page", "top2_pages"}
+    chunks = retriever.store.docstore.collection_chunks("contoso") if pages & set(variants) else []
     runs = [(v, v, None) for v in variants] + ([(f"{v}+lora", v, "bench") for v in variants] if args.adapter else [])
     golden = common.load_golden()
     golden = golden[: args.limit] if args.limit else golden
@@ -211,8 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Blocks of --batch questions, every variant per block: an interrupted run still compares them all.
         for start in range(0, len(golden), args.batch):
             block = golden[start : start + args.batch]
-            prompts = [ragtune_prompts(service, row["question"], oracle_docs(chunks, row.get("sources") or []) if chunks
-                                       else None) for row in block]
+            prompts = [ragtune_prompts(service, row["question"], chunks, row.get("sources") or []) for row in block]
             for row, made in zip(block, prompts):
                 if naive is not None:
                     made["naive"] = naive.prompt(row["question"])
