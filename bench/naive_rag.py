@@ -36,6 +36,7 @@ bench/results/TAG.jsonl (one line per answer, as it goes) and TAG.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import threading
 import time
@@ -140,35 +141,30 @@ def ragtune_prompts(service, question: str, chunks=(), sources: Sequence[dict] =
     }
 
 
-def generate(generator, tokenizer, text: str, cap: int, adapter: str | None = None,
-             repeats: bool = True) -> tuple[str, list[int], float]:
-    from assistant import prompt
-    from assistant.runtime.base import GenerationRequest
+def served_request(service, text: str, cap: int, adapter: str | None):
+    """What /v1/chat would ask the model for this prompt (ChatService.generation_request: stop sequences, loop stop,
+    first token on the cue's line, temperature), with the bench's prompt, cap and adapter."""
+    from assistant.chat_service import ChatRequest, Prepared
 
-    started = time.monotonic()
-    request = GenerationRequest(text, cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats,
-                                inline_start=True)
-    answer = "".join(generator.stream(request, threading.Event())).strip()
-    return answer, tokenizer(answer, add_special_tokens=False)["input_ids"], time.monotonic() - started
+    request = service.generation_request(ChatRequest(""), Prepared("", [], text, 0.0))
+    return dataclasses.replace(request, max_new_tokens=cap, adapter=adapter)
 
 
-def generate_block(generator, tokenizer, texts: Sequence[str | None], cap: int, adapter: str | None,
-                   repeats: bool) -> list[tuple[str, list[int], float]]:
+def generate_block(service, tokenizer, texts: Sequence[str | None], cap: int,
+                   adapter: str | None) -> list[tuple[str, list[int], float]]:
     """Answers for one block of prompts (None = the retrieval gate refused): streamed one at a time for a block of
     one, else as one padded greedy batch (the scorecard's path; padding can flip a near tie)."""
     from assistant import prompt
-    from assistant.runtime.base import GenerationRequest
     from assistant.runtime.batching import generate_many
 
     live = [i for i, text in enumerate(texts) if text is not None]
     out: list[tuple[str, list[int], float]] = [(prompt.REFUSAL, [], 0.0)] * len(texts)
-    if len(texts) == 1 and live:
-        out[0] = generate(generator, tokenizer, texts[0], cap, adapter, repeats)
-        return out
     started = time.monotonic()
-    requests = [GenerationRequest(texts[i], cap, list(prompt.STOP_SEQUENCES), adapter=adapter, stop_repeats=repeats,
-                                  inline_start=True) for i in live]
-    done = generate_many(generator, requests, batch_size=len(requests))
+    requests = [served_request(service, texts[i], cap, adapter) for i in live]
+    if len(texts) == 1:
+        done = [("".join(service.generator.stream(r, threading.Event())), None) for r in requests]
+    else:
+        done = generate_many(service.generator, requests, batch_size=len(requests))
     seconds = (time.monotonic() - started) / max(1, len(live))  # per answer, amortised over the batch
     for i, (text, _stats) in zip(live, done):
         answer = text.strip()
@@ -238,8 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if naive is not None:
                     made["naive"] = naive.prompt(row["question"])
             for variant, source, adapter in runs:
-                answers = generate_block(generator, tokenizer, [made.get(source, (None,))[0] for made in prompts],
-                                         args.cap, adapter, settings.generator.stop_repeated_lines)
+                answers = generate_block(service, tokenizer, [made.get(source, (None,))[0] for made in prompts],
+                                         args.cap, adapter)
                 for row, made, (answer, tokens, seconds) in zip(block, prompts, answers):
                     for length in lengths:
                         cut = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip() if tokens else answer
