@@ -128,17 +128,24 @@ class ChatService:
         relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= self.chat.min_dense_score]
         if not relevant:  # nothing reaches the model, so there is nothing for the retrieval rail to check
             return Prepared(query, [], None, (time.monotonic() - started) * 1000)
-        hits, events = self._retrieval_rail(hits)
-        retrieval_ms = (time.monotonic() - started) * 1000
-        if not any(h.dense_score is not None and h.dense_score >= self.chat.min_dense_score for h in hits):
-            return Prepared(query, [], None, retrieval_ms, rail_events=events)  # the rail dropped every relevant chunk
         max_new = self._max_new_tokens(request)
         budget = self.generator.context_window - max_new
+        if self.chat.expand_pages:  # the best hits' whole pages instead of their chunks (ingestion/page_expansion.py)
+            room = budget - self.generator.count_tokens(prompt.render([], question))
+            hits, found, events = self._expand(hits, max_chars=min(self.chat.page_max_chars, 3 * room))
+            useful = bool(hits)  # the gate passed on the chunks found; a unit is as relevant as its best chunk
+        else:
+            hits, events = self._retrieval_rail(hits)
+            found = {h.chunk_id: h.text for h in hits}
+            useful = any(h.dense_score is not None and h.dense_score >= self.chat.min_dense_score for h in hits)
+        retrieval_ms = (time.monotonic() - started) * 1000
+        if not useful:
+            return Prepared(query, [], None, retrieval_ms, rail_events=events)  # the rail dropped every relevant chunk
         docs = [prompt.PromptDoc.of(h) for h in hits]
         history = request.history[-self.chat.history_turns :] if self.chat.history_turns else []
         kept, turns = prompt.pack(docs, question, history, budget, self.generator.count_tokens)
         kept_hits = [hits[docs.index(d)] for d in kept]
-        sources = [self._citation(n, h) for n, h in enumerate(kept_hits, start=1)]
+        sources = [self._citation(n, h, found.get(h.chunk_id, h.text)) for n, h in enumerate(kept_hits, start=1)]
         return Prepared(query, sources, prompt.render(kept, question, turns), retrieval_ms,
                         [d.text for d in kept], events)
 
@@ -297,8 +304,8 @@ class ChatService:
             replaced=replaced,
         )
 
-    def _citation(self, number: int, hit: SearchHit) -> Citation:
-        snippet = " ".join(hit.text.split())
+    def _citation(self, number: int, hit: SearchHit, passage: str) -> Citation:
+        snippet = " ".join(passage.split())
         if self.guard is not None:  # the passages a citation shows are output too
             snippet = self.guard.mask_output_text(snippet)
         if len(snippet) > self.chat.snippet_chars:
@@ -340,6 +347,23 @@ class ChatService:
             if not verdict.dropped:
                 kept.append(hit if verdict.text == hit.text else dataclasses.replace(hit, text=verdict.text))
         return kept, events
+
+    def _expand(self, hits: list[SearchHit], max_chars: int) -> tuple[list[SearchHit], dict[int, str], list[Any]]:
+        """The first `chat.expand_pages` pages of `hits` as hits whose text is the page (at most `max_chars`,
+        about 3 per token of the prompt's room), through the retrieval rail; and each one's citation passage:
+        the chunk that was found, or the page as the rail left it when the rail changed it."""
+        found = {h.chunk_id: h.text for h in hits}
+        units = self.retriever.expand(hits, len(hits), max(200, max_chars))  # a page the rail drops: the next one
+        pages = [dataclasses.replace(u.hit, heading=u.heading, text=u.text) for u in units]
+        unchanged = {h.chunk_id: h.text for h in pages}
+        kept: list[SearchHit] = []
+        events: list[Any] = []
+        while pages and len(kept) < self.chat.expand_pages:
+            batch, pages = pages[: self.chat.expand_pages - len(kept)], pages[self.chat.expand_pages - len(kept) :]
+            passed, acted = self._retrieval_rail(batch)  # neighbours the search never returned are checked too
+            kept, events = kept + passed, events + acted
+        shown = {h.chunk_id: found[h.chunk_id] if h.text == unchanged[h.chunk_id] else h.text for h in kept}
+        return kept, shown, events
 
     def _blocked_answer(self, request: ChatRequest, screened: Any, started: float) -> ChatAnswer:
         elapsed = round((time.monotonic() - started) * 1000, 1)

@@ -2,7 +2,7 @@
 
 1. Dataset: the newest synthetic dataset (or the one given) plus one RAFT example per accepted review marked
    for training, repeated `loop.review_training_weight` times (reviewed rows weighted up). A review row's
-   prompt is built like chat's: the question, the chunks retrieval finds for it now; its target is the
+   prompt is built like chat's: the question, the chunks (or pages) retrieval finds for it now; its target is the
    reviewer's reference citing the retrieved chunk on a reference page (or the refusal, for "unanswerable").
 2. No leakage: reviewed rows are either training rows or golden rows, never both (the reviewer's choice), and a
    training row whose question matches any golden question (pipeline.golden or the reviewed set) is dropped.
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -55,9 +56,14 @@ def newest_dataset(settings: Settings) -> Path:
     return found[-1]
 
 
-def reviewed_example(row: Any, retriever: Any, k: int, redact: Callable[[str], str]) -> dict[str, Any]:
-    """A RAFT example from an accepted review (eval GoldenRecord): retrieved context, reviewer's target."""
+def reviewed_example(row: Any, retriever: Any, k: int, redact: Callable[[str], str], pages: int = 0,
+                     page_max_chars: int = 4000) -> dict[str, Any]:
+    """A RAFT example from an accepted review (eval GoldenRecord): retrieved context as chat serves it (the best
+    `pages` whole pages when page expansion is on), reviewer's target."""
     hits = retriever.search(row.question, k=k, collections=[row.collection] if row.collection else None)
+    if pages:
+        hits = [dataclasses.replace(u.hit, heading=u.heading, text=u.text)
+                for u in retriever.expand(hits, pages, page_max_chars)]
     docs = [prompt.PromptDoc.of(h, redact) for h in hits]
     wanted = [(s.get("document"), s.get("page")) for s in row.sources]
     position = next((n for n, h in enumerate(hits, start=1) for d, p in wanted
@@ -87,7 +93,8 @@ def build_dataset(settings: Settings, base: Path, out: Path, retriever: Any) -> 
         if _norm(row.question) in golden_questions:
             dropped += 1
             continue
-        training.append(reviewed_example(row, retriever, settings.chat.k, redact))
+        training.append(reviewed_example(row, retriever, settings.chat.k, redact, settings.chat.expand_pages,
+                                            settings.chat.page_max_chars))
     synthetic = [line for line in (base / "train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     weighted = [json.dumps(e, ensure_ascii=False) for e in training for _ in range(settings.loop.review_training_weight)]
     staging = out.with_name(out.name + ".partial")

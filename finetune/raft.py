@@ -5,7 +5,8 @@ really see in chat), never the oracle and never a chunk that also contains the q
 passages keep the retriever's order, as chat shows them. In a
 fraction of examples the oracle is left out and the target is our refusal: the model should say the
 documents do not answer rather than answer from memory. The prompt is `assistant.prompt.render`,
-the exact text the chat runtime sends, so what is trained is what is served.
+the exact text the chat runtime sends, so what is trained is what is served: with page expansion on
+(`chat.expand_pages`) each passage is the whole page around its chunk, as chat serves it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from assistant import prompt
 from ingestion.docstore import ChunkRow
+from ingestion.page_expansion import PageExpander, merge, window
 from ingestion.retriever import Retriever
 
 
@@ -98,9 +100,13 @@ def build_examples(
     seed: int,
     redact: Callable[[str], str] = lambda text: text,
     by: str = "document",
+    pages: PageExpander | None = None,
+    units: int = 0,
 ) -> list[dict[str, Any]]:
     """`split` keys are `unit(by, ...)`. By chunk, a chunk no question was asked about may be a distractor
-    in either split; a validation oracle never appears in a training prompt (nor the reverse)."""
+    in either split; a validation oracle never appears in a training prompt (nor the reverse). With `pages`
+    and `units` > 0 the prompt holds `units` pages as chat serves them (the oracle's among them unless dropped),
+    each without the chunks of the other split."""
     rng = random.Random(seed)
 
     def side_of(document: str, chunk_id: int, default: str | None = None) -> str | None:
@@ -132,7 +138,19 @@ def build_examples(
         if not drop_oracle:
             at = sum(rank[c] < rank[pair.chunk_id] for c in context) if pair.chunk_id in rank else rng.randint(0, len(context))
             context.insert(at, pair.chunk_id)
-        docs = [prompt.PromptDoc.of(chunks[c], redact) for c in context]
+        if pages is not None and units:
+            def allowed(row: ChunkRow, side=side) -> bool:
+                return row.id in chunks and side_of(row.document, row.id, side) == side
+
+            oracle = None if drop_oracle else pair.chunk_id
+            # Every hit may lend its page, not only the first `distractors`: those are often the oracle's own page.
+            pool = [h.chunk_id for h in hits if h.chunk_id in chunks and (h.chunk_id != pair.chunk_id or oracle)]
+            docs, passages = page_passages(pool, oracle, pages, units, allowed, pair.quote, redact)
+            context = [ids[0] for ids in passages]  # the chunk each passage was built around
+            drop_oracle = drop_oracle or oracle not in context  # a split hole left the oracle's page empty
+        else:
+            docs = [prompt.PromptDoc.of(chunks[c], redact) for c in context]
+            passages = [[c] for c in context]
         question = redact(pair.question)
         if drop_oracle:
             target, position = prompt.REFUSAL, None
@@ -151,6 +169,7 @@ def build_examples(
             "oracle_in_context": not drop_oracle,
             "oracle_position": position,
             "context_chunk_ids": context,
+            "passage_chunk_ids": passages,  # every chunk each passage holds (one each without page expansion)
             "oracle_chunk_id": pair.chunk_id,
             "distractor_chunk_ids": negatives,
             "collection": pair.collection,
@@ -162,3 +181,33 @@ def build_examples(
             "scores": pair.scores,
         })
     return examples
+
+
+def page_passages(context: list[int], oracle: int | None, pages: PageExpander, units: int,
+                  allowed: Callable[[ChunkRow], bool], quote: str, redact: Callable[[str], str]
+                  ) -> tuple[list[prompt.PromptDoc], list[list[int]]]:
+    """The first `units` distinct pages of `context` (served order), the oracle's page always among them when
+    `oracle` is given; a distractor page holding the quoted fact is skipped. Returns the passages and, per
+    passage, its chunk ids (the chunk it was built around first)."""
+    found: list[tuple[int, list[ChunkRow]]] = []
+    seen: set[tuple] = set()
+    for cid in ([oracle] if oracle is not None else []) + [c for c in context if c != oracle]:
+        rows = [r for r in pages.docstore.unit_chunks(cid) if allowed(r)]
+        mine = next((r for r in rows if r.id == cid), None)
+        if mine is None:
+            continue
+        key = (mine.document_id, mine.page if mine.page is not None else mine.heading)
+        if key in seen:
+            continue
+        kept = window(rows, cid, pages.max_chars)
+        if cid != oracle and any(_same_text(quote, r.text) for r in kept):
+            continue  # it answers the question too: not a distractor
+        seen.add(key)
+        found.append((cid, kept))
+        if len(found) == units:
+            break
+    order = {c: n for n, c in enumerate(context)}
+    found.sort(key=lambda item: order.get(item[0], -1))  # served order; an oracle the retriever missed first
+    docs = [prompt.PromptDoc(rows[0].document, next(r for r in rows if r.id == cid).page, rows[0].heading,
+                             redact(merge(rows))) for cid, rows in found]
+    return docs, [[cid, *(r.id for r in rows if r.id != cid)] for cid, rows in found]

@@ -23,6 +23,7 @@ from finetune.dataset_card import write_card
 from finetune.raft import QaPair, build_examples, split_by_chunk, split_by_document
 from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
+from ingestion.page_expansion import PageExpander
 from ingestion.retriever import Retriever
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -115,7 +116,8 @@ class SynthJob:
         chunk_rows = {c.id: c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded}
         examples = build_examples(
             pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact,
-            cfg.split_by,
+            cfg.split_by, PageExpander(self.store.docstore, self.settings.chat.page_max_chars),
+            self.settings.chat.expand_pages,  # passages as chat serves them
         ) if pairs else []
         distilled = self._distill(examples, pairs, chunk_rows, progress)
 

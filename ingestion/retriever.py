@@ -11,6 +11,7 @@ from typing import Literal, Sequence
 
 from assistant.settings import RetrievalSettings
 from ingestion.index_store import IndexStore, check_collection_name
+from ingestion.page_expansion import Expanded, PageExpander
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -83,6 +84,11 @@ class Retriever:
                 for row, query in enumerate(queries):
                     named[row].update(matcher.chunk_scores(query, [*dense[row], *lexical[row]]))
         return [self._fuse(d, b, m, k) for d, b, m in zip(dense, lexical, named)]
+
+    def expand(self, hits: Sequence[SearchHit], units: int, max_chars: int) -> list[Expanded]:
+        """The whole pages (sections, without pages) of the first `units` distinct hits, each cut to `max_chars`
+        around its hit; see ingestion/page_expansion.py."""
+        return PageExpander(self.store.docstore, max_chars).expand(hits, units)
 
     def _fuse(self, dense: dict[int, float], lexical: dict[int, float], named: dict[int, float], k: int) -> list[SearchHit]:
         depth = max(self.settings.candidates, k)

@@ -186,8 +186,9 @@ def test_synth_job_writes_a_split_redacted_dataset_with_a_card(settings, tmp_pat
     val = [json.loads(x) for x in (out / "val.jsonl").read_text().splitlines()]
     assert train and val and result.train_examples == len(train)
     # Split by chunk (the default): no oracle of one split is shown in the other's prompts.
-    assert not {e["oracle_chunk_id"] for e in val} & {c for e in train for c in e["context_chunk_ids"]}
-    assert not {e["oracle_chunk_id"] for e in train} & {c for e in val for c in e["context_chunk_ids"]}
+    # Passages are whole sections as served (chat.expand_pages): no chunk of them either.
+    assert not {e["oracle_chunk_id"] for e in val} & {c for e in train for p in e["passage_chunk_ids"] for c in p}
+    assert not {e["oracle_chunk_id"] for e in train} & {c for e in val for p in e["passage_chunk_ids"] for c in p}
     text = (out / "train.jsonl").read_text() + (out / "val.jsonl").read_text() + (out / "candidates.jsonl").read_text()
     assert "@contoso.example" not in text and "7946" not in text  # PII redacted everywhere written
     assert "guide_3.md" not in text  # excluded document: neither oracle nor distractor
