@@ -97,13 +97,14 @@ def default_adapter(settings: Settings, built: Generator) -> str | None:
     return name if name and name in built.adapters() else None
 
 
-def guard(settings: Settings, embedder: Embedder | None = None):
-    """The guardrails around every answer, or None when `guardrails.enabled` is off."""
+def guard(settings: Settings, embedder: Embedder | None = None, store: IndexStore | None = None):
+    """The guardrails around every answer, or None when `guardrails.enabled` is off. With the index `store`, the
+    corpus's own words are never masked as a person's name on their own (assistant/corpus_words.py)."""
     if not settings.guardrails.enabled:
         return None
     from guardrails.guard import Guard
 
-    built = Guard.from_settings(settings, embedder)
+    built = Guard.from_settings(settings, embedder, corpus_words(settings, store))
     if settings.guardrails.engine == "nemo":
         from guardrails.nemo_guard import NemoGuard
 
@@ -115,7 +116,8 @@ def chat_service(settings: Settings, retriever: Retriever, built: Generator, que
     """Grounded answering as every entry point gets it: promoted adapter by default, rails around it."""
     release = ReleaseSettings(settings.guardrails.stream_release, settings.guardrails.stream_unit_max_chars)
     return ChatService(retriever, built, queue or InferenceQueue(), settings.chat, settings.generator,
-                       default_adapter(settings, built), guard(settings, retriever.store.embedder), release)
+                       default_adapter(settings, built), guard(settings, retriever.store.embedder, retriever.store),
+                       release)
 
 
 def adapter_registry(settings: Settings) -> AdapterRegistry:
@@ -142,13 +144,24 @@ def teacher(settings: Settings, spec: str | None = None, model_name: str | None 
     return Teacher(built, ident, want_answers=settings.synth.teacher_answers, seed=settings.synth.seed)
 
 
-def pii_redactor(settings: Settings):
-    """The redaction function applied to training data (identity when `synth.redact_pii` is off)."""
+def corpus_words(settings: Settings, store: IndexStore | None):
+    """Whether a word is the indexed corpus's own (never a person's name alone), or None: no index, or
+    `guardrails.pii_corpus_word_min_chunks` is 0."""
+    if store is None or not settings.guardrails.pii_corpus_word_min_chunks:
+        return None
+    from assistant.corpus_words import CorpusWords
+
+    return CorpusWords(store, settings.guardrails.pii_corpus_word_min_chunks)
+
+
+def pii_redactor(settings: Settings, store: IndexStore | None = None):
+    """The redaction function applied to training data (identity when `synth.redact_pii` is off); with the index
+    `store`, the corpus's own words are not masked as names (the synthetic data is made from that corpus)."""
     if not settings.synth.redact_pii:
         return lambda text: text
     from finetune.pii import PiiRedactor
 
-    redactor = PiiRedactor()
+    redactor = PiiRedactor(known=corpus_words(settings, store))
     return lambda text: redactor.redact(text).text
 
 

@@ -121,7 +121,8 @@ class Pipeline:
 
         settings = self.settings.model_copy(update={"synth": self._synth_settings()})
         out_dir = settings.datasets_dir / f"{self.config.collection}-up-{time.strftime('%Y%m%d-%H%M%S')}"
-        job = SynthJob(settings, assembly.retriever(settings), assembly.teacher(settings), assembly.pii_redactor(settings))
+        retriever = assembly.retriever(settings)
+        job = SynthJob(settings, retriever, assembly.teacher(settings), assembly.pii_redactor(settings, retriever.store))
         result = job.run(self.config.collection, out_dir, lambda done, total: self.progress("synth", done, total))
         if not result.train_examples:
             raise PipelineError(f"synth: no training example survived the filters (see {out_dir}/card.md)")

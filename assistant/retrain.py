@@ -87,7 +87,7 @@ def build_dataset(settings: Settings, base: Path, out: Path, retriever: Any) -> 
     scoring = [r for r in rows if not r.training]
     golden_questions = {_norm(q.question) for path in settings.pipeline.golden for q in golden_sets.load(path)}
     golden_questions |= {_norm(r.question) for r in scoring}
-    redact = assembly.pii_redactor(settings)
+    redact = assembly.pii_redactor(settings, getattr(retriever, "store", None))
     training, dropped = [], 0
     for row in (r for r in rows if r.training):
         if _norm(row.question) in golden_questions:

@@ -401,6 +401,11 @@ class GuardrailsSettings(_Section):
         description="Kinds masked: those of finetune/pii.py (`address`: street addresses with their unit, city and "
         "postcode; `date_of_birth`: a date after a birth cue) plus `secret` (API keys, private keys, passwords).",
     )
+    pii_corpus_word_min_chunks: int = Field(
+        5, ge=0, description="A word in at least this many indexed chunks is the corpus's own vocabulary (company, "
+        "product and plan names, job titles) and is never masked as a person's name on its own; names after a title "
+        "or a cue (\"contact Maria Garcia\") are masked regardless. 0 = mask every name the tagger finds.",
+    )
     stream_holdback_max_chars: int = Field(
         256, ge=16, description="Streaming masker: most characters held back while they could still be PII."
     )

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from guardrails.pii_names import DEFAULT_MODEL as DEFAULT_NAME_MODEL
 from guardrails.pii_context import GatedNameTagger, gated_tagger
@@ -94,12 +94,16 @@ class PiiRedactor:
     """Finds spans of the chosen kinds (all of KINDS by default) and masks them as "[KIND]"."""
 
     def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL,
-                 encoder=None, names=None) -> None:
+                 encoder=None, names=None, known: Callable[[str], bool] | None = None) -> None:
         """`name_model`: the person-name tagger's weights (guardrails/train_pii.py), loaded once per process;
         None, or a missing file, leaves names to the rules. `encoder`: MiniLM word-piece vectors
         (guardrails.pii_context.PieceEncoder.from_embedder); given, names come from the contextual tagger behind
         the hashed one as a gate (guardrails/pii_context.py); None (the fake embedder) keeps the hashed tagger.
-        `names`: a ready tagger (anything with `spans(text)`) used instead of `name_model` and `encoder`."""
+        `names`: a ready tagger (anything with `spans(text)`) used instead of `name_model` and `encoder`.
+        `known`: whether a word is the corpus's own vocabulary (assistant/corpus_words.py); a tagged "name" made
+        only of such words ("Contoso", "X-rays", "Officer") is not masked. The rules' names (after a title or a
+        cue such as "contact") are masked regardless."""
+        self._known = known
         wants_names = "person" in (KINDS if kinds is None else kinds)
         self._names = names if names is not None and wants_names else load_cached(name_model) if (
             names is None and name_model is not None and wants_names) else None
@@ -251,7 +255,8 @@ class PiiRedactor:
         if self._names is not None:
             for start, end, _ in self._names.spans(text):
                 words = [_fold(w) for w in self._word.findall(text, start, end)]
-                if words and not all(w in _NOT_NAMES for w in words) and not self._in_place_name(text, start, end):
+                if words and not all(w in _NOT_NAMES for w in words) and not self._in_place_name(text, start, end) \
+                        and not (self._known is not None and all(map(self._known, words))):
                     spans.append((start, end))
         merged: list[list[int]] = []
         for start, end in sorted(spans):

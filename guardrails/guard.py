@@ -39,12 +39,14 @@ NEUTRALISED = "[instruction removed]"
 
 class Guard:
     def __init__(self, config, embedder, classifier: InjectionClassifier | None = None,
-                 instruction: str | None = None, refusal: str | None = None, fast: FastInjection | None = None) -> None:
+                 instruction: str | None = None, refusal: str | None = None, fast: FastInjection | None = None,
+                 known=None) -> None:
         """`config`: a GuardrailsSettings; `embedder`: the project's embedder (real or fake);
         `classifier`: injection weights for that embedder (None: heuristics only); `fast`: the injection rail's
         first stage, which blocks the attacks it is sure of without the embedding pass; `instruction`: the system
         instruction to watch for leaks (default assistant.prompt.INSTRUCTION); `refusal`: the model's own
-        refusal sentence, which is always grounded (default assistant.prompt.REFUSAL)."""
+        refusal sentence, which is always grounded (default assistant.prompt.REFUSAL); `known`: the corpus's
+        own words (assistant/corpus_words.py), never a person name on their own."""
         from assistant.prompt import REFUSAL
 
         self.config = config
@@ -58,7 +60,7 @@ class Guard:
         # Names: the contextual tagger over the embedder's MiniLM (the hashed tagger alone with the fake one). The
         # encoder also gives the input rails' one shared pass: the message's sentence vector and its piece vectors.
         self.encoder = PieceEncoder.from_embedder(embedder)
-        self.masker = PiiMasker(config.pii_kinds, encoder=self.encoder)
+        self.masker = PiiMasker(config.pii_kinds, encoder=self.encoder, known=known)
         self.blocked_masker = self.masker.for_blocked()
         self.topics = TopicRail(embedder, config.topics, config.topic_threshold)
         self.grounding = GroundingChecker(config.grounding_threshold, config.grounding_sentence_min_overlap,
@@ -68,9 +70,9 @@ class Guard:
         self._last_vector: tuple[str, np.ndarray] | None = None
 
     @classmethod
-    def from_settings(cls, settings, embedder=None) -> "Guard":
+    def from_settings(cls, settings, embedder=None, known=None) -> "Guard":
         """From the whole Settings: the configured embedder and injection weights (the packaged file by
-        default; a missing file means heuristics only)."""
+        default; a missing file means heuristics only); `known` as in `__init__`."""
         from ingestion.embedder import build_embedder
 
         config = settings.guardrails
@@ -86,7 +88,8 @@ class Guard:
                 fast.threshold = config.injection_fast_threshold or fast.threshold
             else:
                 log.warning("no fast injection stage at %s: every message takes the embedding pass", fast_path)
-        return cls(config, embedder or build_embedder(settings.embedder, settings.models_dir), classifier, fast=fast)
+        return cls(config, embedder or build_embedder(settings.embedder, settings.models_dir), classifier, fast=fast,
+                   known=known)
 
     # -- input -------------------------------------------------------------------------------------------
     def check_input(self, text: str, harmful: bool = True) -> InputVerdict:

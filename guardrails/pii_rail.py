@@ -54,16 +54,18 @@ class PiiMasker:
     """Finds PII and secrets of the chosen kinds (default all of KINDS) and masks them."""
 
     def __init__(self, kinds: Sequence[str] | None = None, name_model: Path | None = DEFAULT_NAME_MODEL,
-                 encoder=None, names=None) -> None:
+                 encoder=None, names=None, known=None) -> None:
         """`name_model`: the person-name tagger (finetune.pii.PiiRedactor); None leaves names to the rules.
         `encoder`: MiniLM word-piece vectors for the contextual name tagger (PieceEncoder.from_embedder(embedder);
-        None with the fake embedder: the hashed tagger alone). `names`: a ready name tagger instead of both."""
+        None with the fake embedder: the hashed tagger alone). `names`: a ready name tagger instead of both.
+        `known`: the corpus's own words, never a tagged name on their own (finetune.pii.PiiRedactor)."""
         chosen = tuple(KINDS if kinds is None else kinds)
         if unknown := sorted(set(chosen) - set(KINDS)):
             raise ValueError(f"unknown PII kinds {unknown}; known: {', '.join(KINDS)}")
         pii = [k for k in PII_KINDS if k in chosen]
         self.kinds = tuple(k for k in KINDS if k in chosen)
-        self._redactor = PiiRedactor(pii, name_model, encoder, names) if pii else None
+        self._redactor = PiiRedactor(pii, name_model, encoder, names, known) if pii else None
+        self._known = known
         self._secrets = "secret" in chosen
 
     @property
@@ -103,7 +105,7 @@ class PiiMasker:
         tagger at the contextual tagger's gate threshold (more recall, less precision) and cost no MiniLM pass."""
         tagger = self._redactor.name_tagger if self._redactor is not None else None
         recall = tagger.recall_tagger() if hasattr(tagger, "recall_tagger") else tagger
-        return PiiMasker(self.kinds, name_model=None, names=recall)
+        return PiiMasker(self.kinds, name_model=None, names=recall, known=self._known)
 
     def stream(self, holdback_max_chars: int = 256, check_every_chars: int = 0) -> "StreamMasker":
         return StreamMasker(self, holdback_max_chars, check_every_chars)

@@ -67,6 +67,19 @@ class BM25Index:
     def size(self) -> int:
         return len(self.chunk_ids)
 
+    def document_frequency(self, word: str) -> int:
+        """In how many chunks every BM25 term of `word` occurs, at least (the rarest term's count); 0 for a word
+        with no term here (a stopword, one letter, unseen). Read from bm25s's term-column score matrix: a term's
+        column holds one entry per chunk that contains it."""
+        if not self.size:
+            return 0
+        terms = _tokenize([word])[0]
+        ids = [self.model.vocab_dict.get(t) for t in terms]
+        indptr = self.model.scores["indptr"]
+        if not ids or any(i is None or i + 1 >= len(indptr) for i in ids):
+            return 0
+        return int(min(indptr[i + 1] - indptr[i] for i in ids))
+
     def search(self, query: str, k: int, allowed_ids: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) best first; only positive scores (at least one query term matched)."""
         if not self.size:

@@ -58,8 +58,9 @@ def register(app: typer.Typer, err, or_exit) -> None:
         out_dir = out or settings.datasets_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         from finetune.synth_job import SynthJob
 
-        job = or_exit(lambda: SynthJob(settings, assembly.retriever(settings),
-                                       assembly.teacher(settings, teacher, teacher_model), assembly.pii_redactor(settings)))
+        retriever = or_exit(lambda: assembly.retriever(settings))
+        job = or_exit(lambda: SynthJob(settings, retriever, assembly.teacher(settings, teacher, teacher_model),
+                                       assembly.pii_redactor(settings, retriever.store)))
         columns = (TextColumn("questions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("synth", total=None)
