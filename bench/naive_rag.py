@@ -8,16 +8,18 @@ index, the top 3 windows in a plain prompt, greedy decoding, the same Gemma 3 27
 its own index of the Contoso PDFs (ingested into --home if missing) and change ONE thing each against
 `served` (the prompt /v1/chat renders):
 
-    served        ChatService.prepare: hybrid top k=8, packed, instruction + numbered headers, best first
-    top3          the same hits, only the best 3 in the prompt (context size)
-    best_last     the same packed hits in reverse order, the best next to the question (context order)
-    plain_prompt  the same packed hits in the naive prompt's wording, no headers (prompt wording)
+    served        ChatService.prepare: hybrid top k=8, the best hit's whole page (chat.expand_pages: 1), instruction
+                  + numbered header
+    chunks        the same hits packed as chunks, best first, instead of the page (chat.expand_pages: 0)
+    top3          the packed chunks, only the best 3 in the prompt (context size)
+    best_last     the packed chunks in reverse order, the best next to the question (context order)
+    plain_prompt  the packed chunks in the naive prompt's wording, no headers (prompt wording)
     naive         the naive baseline above
     oracle        the ladder's top rung: only the chunks of the golden answer's page(s), in the served format,
                   whatever retrieval found (if this is no better than served, the model, not retrieval, saturates)
     oracle_first  the golden page's chunks as [1].., then served's other passages up to the same count (RAFT's
                   oracle + distractors)
-    top1_page     the realistic oracle: every chunk of the best hit's page, nothing else (page expansion)
+    top1_page     every chunk of the best hit's page as its own passage, nothing else (served merges them)
     top2_pages    every chunk of the best two hits' pages
 
 --adapter DIR runs every variant a second time through that LoRA adapter (rows named VARIANT+lora), so the
@@ -36,6 +38,7 @@ bench/results/TAG.jsonl (one line per answer, as it goes) and TAG.json.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import threading
@@ -48,7 +51,7 @@ import numpy as np
 import retrieval_quality
 
 NAIVE_PROMPT = "Answer the question based on the context below.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
-VARIANTS = ("served", "naive", "top3", "best_last", "plain_prompt", "oracle", "oracle_first", "top1_page", "top2_pages")
+VARIANTS = ("served", "chunks", "naive", "top3", "best_last", "plain_prompt", "oracle", "oracle_first", "top1_page", "top2_pages")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -114,12 +117,15 @@ def ragtune_prompts(service, question: str, chunks=(), sources: Sequence[dict] =
         room = service.generator.context_window - service.generation.max_new_tokens
         return service.generator.count_tokens(prompt.render(docs, question)) < room
 
-    prepared = service.prepare(ChatRequest(question))
+    served = service.prepare(ChatRequest(question))
+    by_chunk = copy.copy(service)  # the ablations below change one thing against the packed chunks
+    by_chunk.chat = service.chat.model_copy(update={"expand_pages": 0})
+    prepared = by_chunk.prepare(ChatRequest(question))
     extra = {}
     oracle = page_docs(chunks, [(s["document"], s.get("page")) for s in sources], fits) if chunks else []
     if oracle:  # the oracle rungs do not depend on the retrieval gate
         extra["oracle"] = (prompt.render(oracle, question), [(d.document, d.page) for d in oracle])
-    if prepared.prompt_text is None:  # the retrieval gate refuses: every ragtune variant refuses alike
+    if prepared.prompt_text is None or served.prompt_text is None:  # the gate refuses: every ragtune variant alike
         return extra
     if chunks:  # page expansion: whole pages of the best hits instead of their chunks
         ranked = list(dict.fromkeys((s.document, s.page) for s in prepared.sources))
@@ -134,7 +140,8 @@ def ragtune_prompts(service, question: str, chunks=(), sources: Sequence[dict] =
         mixed = (oracle + [d for d in docs if (d.document, d.page) not in gold])[: max(len(docs), len(oracle))]
         extra["oracle_first"] = (prompt.render(mixed, question), [(d.document, d.page) for d in mixed])
     return {**extra,
-        "served": (prepared.prompt_text, pages),
+        "served": (served.prompt_text, [(s.document, s.page) for s in served.sources]),
+        "chunks": (prepared.prompt_text, pages),
         "top3": (prompt.render(docs[:3], question), pages[:3]),
         "best_last": (prompt.render(docs[::-1], question), pages[::-1]),
         "plain_prompt": (NAIVE_PROMPT.format(context=plain, question=question), pages),
