@@ -132,7 +132,7 @@ class ChatService:
         budget = self.generator.context_window - max_new
         if self.chat.expand_pages:  # the best hits' whole pages instead of their chunks (ingestion/page_expansion.py)
             room = budget - self.generator.count_tokens(prompt.render([], question))
-            hits, found, events = self._expand(hits, max_chars=min(self.chat.page_max_chars, 3 * room))
+            hits, found, events = self._expand(hits, 3 * room)
             useful = bool(hits)  # the gate passed on the chunks found; a unit is as relevant as its best chunk
         else:
             hits, events = self._retrieval_rail(hits)
@@ -348,12 +348,15 @@ class ChatService:
                 kept.append(hit if verdict.text == hit.text else dataclasses.replace(hit, text=verdict.text))
         return kept, events
 
-    def _expand(self, hits: list[SearchHit], max_chars: int) -> tuple[list[SearchHit], dict[int, str], list[Any]]:
-        """The first `chat.expand_pages` pages of `hits` as hits whose text is the page (at most `max_chars`,
+    def _expand(self, hits: list[SearchHit], room_chars: int) -> tuple[list[SearchHit], dict[int, str], list[Any]]:
+        """The first `chat.expand_pages` pages of `hits` as hits whose text is the page (at most
+        `chat.page_max_chars`, or a window of `chat.window_chars_without_pages` without pages, and `room_chars`:
         about 3 per token of the prompt's room), through the retrieval rail; and each one's citation passage:
         the chunk that was found, or the page as the rail left it when the rail changed it."""
         found = {h.chunk_id: h.text for h in hits}
-        units = self.retriever.expand(hits, len(hits), max(200, max_chars))  # a page the rail drops: the next one
+        room_chars = max(200, room_chars)
+        units = self.retriever.expand(hits, len(hits), min(self.chat.page_max_chars, room_chars),  # a page the rail
+                                      min(self.chat.window_chars_without_pages, room_chars))  # drops: the next one
         pages = [dataclasses.replace(u.hit, heading=u.heading, text=u.text) for u in units]
         unchanged = {h.chunk_id: h.text for h in pages}
         kept: list[SearchHit] = []

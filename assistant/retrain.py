@@ -57,13 +57,13 @@ def newest_dataset(settings: Settings) -> Path:
 
 
 def reviewed_example(row: Any, retriever: Any, k: int, redact: Callable[[str], str], pages: int = 0,
-                     page_max_chars: int = 4000) -> dict[str, Any]:
+                     page_max_chars: int = 4000, window_chars: int | None = None) -> dict[str, Any]:
     """A RAFT example from an accepted review (eval GoldenRecord): retrieved context as chat serves it (the best
     `pages` whole pages when page expansion is on), reviewer's target."""
     hits = retriever.search(row.question, k=k, collections=[row.collection] if row.collection else None)
     if pages:
         hits = [dataclasses.replace(u.hit, heading=u.heading, text=u.text)
-                for u in retriever.expand(hits, pages, page_max_chars)]
+                for u in retriever.expand(hits, pages, page_max_chars, window_chars)]
     docs = [prompt.PromptDoc.of(h, redact) for h in hits]
     wanted = [(s.get("document"), s.get("page")) for s in row.sources]
     position = next((n for n, h in enumerate(hits, start=1) for d, p in wanted
@@ -94,7 +94,7 @@ def build_dataset(settings: Settings, base: Path, out: Path, retriever: Any) -> 
             dropped += 1
             continue
         training.append(reviewed_example(row, retriever, settings.chat.k, redact, settings.chat.expand_pages,
-                                            settings.chat.page_max_chars))
+                                         settings.chat.page_max_chars, settings.chat.window_chars_without_pages))
     synthetic = [line for line in (base / "train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     weighted = [json.dumps(e, ensure_ascii=False) for e in training for _ in range(settings.loop.review_training_weight)]
     staging = out.with_name(out.name + ".partial")

@@ -222,14 +222,18 @@ class ChatSettings(_Section):
     )
     snippet_chars: int = Field(300, ge=40, description="Length of the snippet returned with each citation.")
     expand_pages: int = Field(
-        1, ge=0, le=8, description="The model reads the whole page (a section, in formats without pages) of the "
-        "best N retrieved pages instead of the retrieved chunks; 0 = the chunks, best first. On 80 Contoso dev "
-        "questions the best page alone lifted token F1 by +0.049 over the chunks and two pages lost most of that "
-        "(README, Measured numbers). Citations still show the retrieved chunk.",
+        1, ge=0, le=8, description="The model reads the whole page of the best N retrieved pages (in formats "
+        "without pages, a window of the text around the hit) instead of the retrieved chunks; 0 = the chunks, best "
+        "first. On 80 Contoso dev questions the best page alone lifted token F1 by +0.049 over the chunks and two "
+        "pages lost most of that (README, Measured numbers). Citations still show the retrieved chunk.",
     )
     page_max_chars: int = Field(
-        4000, ge=200, description="A page or section longer than this keeps the chunks nearest the retrieved one, "
-        "in characters (about 4 per token; the longest Contoso page is 3,700)."
+        4000, ge=200, description="A page longer than this keeps the chunks nearest the retrieved one, in characters "
+        "(about 4 per token; the longest Contoso page is 3,700)."
+    )
+    window_chars_without_pages: int = Field(
+        2400, ge=200, description="Markdown, HTML, DOCX and text have no pages: the retrieved chunk and its neighbours "
+        "(across headings) up to this many characters stand for one, about a Contoso page's median (2,200).",
     )
 
 

@@ -196,10 +196,10 @@ def page_passages(context: list[int], oracle: int | None, pages: PageExpander, u
         mine = next((r for r in rows if r.id == cid), None)
         if mine is None:
             continue
-        key = (mine.document_id, mine.page if mine.page is not None else mine.heading)
+        key = (mine.document_id, mine.page)  # one window per document without pages, as chat
         if key in seen:
             continue
-        kept = window(rows, cid, pages.max_chars)
+        kept = window(rows, cid, pages.cap(mine.page))
         if cid != oracle and any(_same_text(quote, r.text) for r in kept):
             continue  # it answers the question too: not a distractor
         seen.add(key)

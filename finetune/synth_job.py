@@ -116,7 +116,8 @@ class SynthJob:
         chunk_rows = {c.id: c for c in self.store.docstore.collection_chunks(collection) if c.document not in excluded}
         examples = build_examples(
             pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact,
-            cfg.split_by, PageExpander(self.store.docstore, self.settings.chat.page_max_chars),
+            cfg.split_by, PageExpander(self.store.docstore, self.settings.chat.page_max_chars,
+                                      self.settings.chat.window_chars_without_pages),
             self.settings.chat.expand_pages,  # passages as chat serves them
         ) if pairs else []
         distilled = self._distill(examples, pairs, chunk_rows, progress)

@@ -85,10 +85,11 @@ class Retriever:
                     named[row].update(matcher.chunk_scores(query, [*dense[row], *lexical[row]]))
         return [self._fuse(d, b, m, k) for d, b, m in zip(dense, lexical, named)]
 
-    def expand(self, hits: Sequence[SearchHit], units: int, max_chars: int) -> list[Expanded]:
-        """The whole pages (sections, without pages) of the first `units` distinct hits, each cut to `max_chars`
-        around its hit; see ingestion/page_expansion.py."""
-        return PageExpander(self.store.docstore, max_chars).expand(hits, units)
+    def expand(self, hits: Sequence[SearchHit], units: int, max_chars: int,
+               max_chars_without_pages: int | None = None) -> list[Expanded]:
+        """The whole pages of the first `units` distinct hits, each cut to `max_chars` around its hit (a window of
+        `max_chars_without_pages` in formats without pages); see ingestion/page_expansion.py."""
+        return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).expand(hits, units)
 
     def _fuse(self, dense: dict[int, float], lexical: dict[int, float], named: dict[int, float], k: int) -> list[SearchHit]:
         depth = max(self.settings.candidates, k)
