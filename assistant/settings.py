@@ -224,8 +224,9 @@ class ChatSettings(_Section):
     expand_pages: int = Field(
         1, ge=0, le=8, description="The model reads the whole page of the best N retrieved pages (in formats "
         "without pages, a window of the text around the hit) instead of the retrieved chunks; 0 = the chunks, best "
-        "first. On 80 Contoso dev questions the best page alone lifted token F1 by +0.049 over the chunks and two "
-        "pages lost most of that (README, Measured numbers). Citations still show the retrieved chunk.",
+        "first. On the full Contoso dev set the best page lifted base+RAG similarity by +0.068 [+0.024, +0.113], "
+        "token F1 by +0.078 and refusal accuracy 0.52 -> 0.68 over the chunks; two pages lost most of the gain on 80 "
+        "questions (README, Measured numbers). Citations still show the retrieved chunk.",
     )
     page_max_chars: int = Field(
         4000, ge=200, description="A page longer than this keeps the chunks nearest the retrieved one, in characters "
