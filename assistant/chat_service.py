@@ -355,17 +355,20 @@ class ChatService:
         the chunk that was found, or the page as the rail left it when the rail changed it."""
         found = {h.chunk_id: h.text for h in hits}
         room_chars = max(200, room_chars)
-        units = self.retriever.expand(hits, len(hits), min(self.chat.page_max_chars, room_chars),  # a page the rail
-                                      min(self.chat.window_chars_without_pages, room_chars))  # drops: the next one
-        pages = [dataclasses.replace(u.hit, heading=u.heading, text=u.text) for u in units]
-        unchanged = {h.chunk_id: h.text for h in pages}
+        units = self.retriever.units(hits, min(self.chat.page_max_chars, room_chars),
+                                     min(self.chat.window_chars_without_pages, room_chars))
         kept: list[SearchHit] = []
+        shown: dict[int, str] = {}
         events: list[Any] = []
-        while pages and len(kept) < self.chat.expand_pages:
-            batch, pages = pages[: self.chat.expand_pages - len(kept)], pages[self.chat.expand_pages - len(kept) :]
-            passed, acted = self._retrieval_rail(batch)  # neighbours the search never returned are checked too
-            kept, events = kept + passed, events + acted
-        shown = {h.chunk_id: found[h.chunk_id] if h.text == unchanged[h.chunk_id] else h.text for h in kept}
+        for unit in units:  # a page the rail drops: the next one
+            page = dataclasses.replace(unit.hit, heading=unit.heading, text=unit.text)
+            passed, acted = self._retrieval_rail([page])  # neighbours the search never returned are checked too
+            events += acted
+            for checked in passed:
+                kept.append(checked)
+                shown[checked.chunk_id] = found[checked.chunk_id] if checked.text == page.text else checked.text
+            if len(kept) == self.chat.expand_pages:
+                break
         return kept, shown, events
 
     def _blocked_answer(self, request: ChatRequest, screened: Any, started: float) -> ChatAnswer:

@@ -268,16 +268,17 @@ class DocStore:
         ).fetchall()
         return [ChunkRow(*r) for r in rows]
 
-    def unit_chunks(self, chunk_id: int) -> list[ChunkRow]:
+    def unit_chunks(self, chunk_id: int, radius: int = 40) -> list[ChunkRow]:
         """The chunks sharing `chunk_id`'s page (every chunk that starts on or spans it), or, in formats without
-        pages, every chunk of its document, in reading order; [] when the chunk is gone."""
+        pages, the chunks of its document within `radius` positions of it (a long document is never read whole),
+        in reading order; [] when the chunk is gone."""
         rows = self.db.execute(
             "SELECT c.id, c.document_id, c.collection, d.name, d.source, c.ord, c.text, c.context, c.page, c.page_end,"
             " c.heading, c.kind FROM chunks h JOIN chunks c ON c.document_id = h.document_id"
             " JOIN documents d ON d.id = c.document_id WHERE h.id = ? AND ("
             " (h.page IS NOT NULL AND c.page <= h.page AND COALESCE(c.page_end, c.page) >= h.page)"
-            " OR (h.page IS NULL AND c.page IS NULL)) ORDER BY c.ord",
-            (int(chunk_id),),
+            " OR (h.page IS NULL AND c.page IS NULL AND c.ord BETWEEN h.ord - ? AND h.ord + ?)) ORDER BY c.ord",
+            (int(chunk_id), radius, radius),
         ).fetchall()
         return [ChunkRow(*r) for r in rows]
 

@@ -14,7 +14,8 @@ for a Contoso page), so there the unit is the hit's chunk and its neighbours acr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ingestion.docstore import ChunkRow, DocStore
 
@@ -44,24 +45,24 @@ class PageExpander:
         return self.max_chars if page is not None else self.max_chars_without_pages
 
     def expand(self, hits: Sequence["SearchHit"], units: int) -> list[Expanded]:
-        """The units (pages or sections) of the first `units` distinct hits, best first; a hit whose chunk is
-        gone (deleted since the search) stays as it was retrieved."""
-        out: list[Expanded] = []
+        """The units (pages, or windows without pages) of the first `units` distinct hits, best first."""
+        return list(islice(self.units(hits), units))
+
+    def units(self, hits: Sequence["SearchHit"]) -> Iterator[Expanded]:
+        """The distinct units of `hits`, best first, read from the docstore only as they are asked for; a hit whose
+        chunk is gone (deleted since the search) stays as it was retrieved."""
         seen: set[tuple] = set()
         for hit in hits:
-            if len(out) == units:
-                break
             rows = self.docstore.unit_chunks(hit.chunk_id)
             if not rows:
-                out.append(Expanded(hit, hit.heading, hit.text, [hit.chunk_id]))
+                yield Expanded(hit, hit.heading, hit.text, [hit.chunk_id])
                 continue
             key = (rows[0].document_id, hit.page)  # one window per document without pages
             if key in seen:
                 continue
             seen.add(key)
             kept = window(rows, hit.chunk_id, self.cap(hit.page))
-            out.append(Expanded(hit, kept[0].heading, merge(kept), [r.id for r in kept]))
-        return out
+            yield Expanded(hit, kept[0].heading, merge(kept), [r.id for r in kept])
 
 
 def window(rows: Sequence[ChunkRow], chunk_id: int, max_chars: int) -> list[ChunkRow]:

@@ -7,7 +7,7 @@ be restricted to collections (access control lives above this) and to documents.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal, Sequence
+from typing import Iterator, Literal, Sequence
 
 from assistant.settings import RetrievalSettings
 from ingestion.index_store import IndexStore, check_collection_name
@@ -90,6 +90,11 @@ class Retriever:
         """The whole pages of the first `units` distinct hits, each cut to `max_chars` around its hit (a window of
         `max_chars_without_pages` in formats without pages); see ingestion/page_expansion.py."""
         return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).expand(hits, units)
+
+    def units(self, hits: Sequence[SearchHit], max_chars: int, max_chars_without_pages: int | None = None
+              ) -> Iterator[Expanded]:
+        """`expand` one unit at a time, read only as asked for (a unit the retrieval rail drops: the next one)."""
+        return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).units(hits)
 
     def _fuse(self, dense: dict[int, float], lexical: dict[int, float], named: dict[int, float], k: int) -> list[SearchHit]:
         depth = max(self.settings.candidates, k)

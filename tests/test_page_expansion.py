@@ -51,6 +51,11 @@ def test_a_page_unit_is_every_chunk_starting_on_or_spanning_the_page(tmp_path):
     store.replace_document("c", "d.md", "d.md", "y", 1, None, "v", flat, np.zeros((3, 2)))
     md = {r.text: r.id for r in store.collection_chunks("c")}
     assert [r.text for r in store.unit_chunks(md["md 1"])] == ["md 0", "md 1", "md 2"]  # no pages: the document
+    long = [Chunk(f"long {n}", "", None, "H", "text") for n in range(200)]
+    store.replace_document("c", "long.md", "long.md", "z", 1, None, "v", long, np.zeros((200, 2)))
+    ids = {r.text: r.id for r in store.collection_chunks("c")}
+    near = [r.text for r in store.unit_chunks(ids["long 100"], radius=40)]
+    assert near == [f"long {n}" for n in range(60, 141)]  # a long document is never read whole
 
 
 LONG = " ".join(f"Rule {n}: the allowance for item {n} is {n * 10} EUR per month." for n in range(1, 25))
