@@ -65,7 +65,8 @@ def test_a_scorecard_answer_is_the_answer_chat_serves(home):
 
 
 def test_the_scorecard_searches_the_collections_it_is_given_like_a_request_that_names_them(home):
-    settings = configured(home, eval={"collections": ["default"]})
+    # The chunks, not one page, so the contexts show every document the search reached (chat.expand_pages 0).
+    settings = configured(home, eval={"collections": ["default"]}, chat={"expand_pages": 0})
     row = scored(settings, [QUESTIONS[1]])[0]
     answer = served(settings, QUESTIONS[1], ["default"])
     assert row["answer"] == answer["text"]
