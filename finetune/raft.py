@@ -102,11 +102,13 @@ def build_examples(
     by: str = "document",
     pages: PageExpander | None = None,
     units: int = 0,
+    room_chars: Callable[[str], int] | None = None,
 ) -> list[dict[str, Any]]:
     """`split` keys are `unit(by, ...)`. By chunk, a chunk no question was asked about may be a distractor
     in either split; a validation oracle never appears in a training prompt (nor the reverse). With `pages`
     and `units` > 0 the prompt holds `units` pages as chat serves them (the oracle's among them unless dropped),
-    each without the chunks of the other split."""
+    each without the chunks of the other split and within `room_chars(question)` characters, the room chat's
+    window leaves a page."""
     rng = random.Random(seed)
 
     def side_of(document: str, chunk_id: int, default: str | None = None) -> str | None:
@@ -145,7 +147,8 @@ def build_examples(
             oracle = None if drop_oracle else pair.chunk_id
             # Every hit may lend its page, not only the first `distractors`: those are often the oracle's own page.
             pool = [h.chunk_id for h in hits if h.chunk_id in chunks and (h.chunk_id != pair.chunk_id or oracle)]
-            docs, passages = page_passages(pool, oracle, pages, units, allowed, pair.quote, redact)
+            room = room_chars(redact(pair.question)) if room_chars else None
+            docs, passages = page_passages(pool, oracle, pages, units, allowed, pair.quote, redact, room)
             context = [ids[0] for ids in passages]  # the chunk each passage was built around
             drop_oracle = drop_oracle or oracle not in context  # a split hole left the oracle's page empty
         else:
@@ -184,11 +187,11 @@ def build_examples(
 
 
 def page_passages(context: list[int], oracle: int | None, pages: PageExpander, units: int,
-                  allowed: Callable[[ChunkRow], bool], quote: str, redact: Callable[[str], str]
-                  ) -> tuple[list[prompt.PromptDoc], list[list[int]]]:
+                  allowed: Callable[[ChunkRow], bool], quote: str, redact: Callable[[str], str],
+                  room: int | None = None) -> tuple[list[prompt.PromptDoc], list[list[int]]]:
     """The first `units` distinct pages of `context` (served order), the oracle's page always among them when
-    `oracle` is given; a distractor page holding the quoted fact is skipped. Returns the passages and, per
-    passage, its chunk ids (the chunk it was built around first)."""
+    `oracle` is given, each cut to `room` characters at most; a distractor page holding the quoted fact is
+    skipped. Returns the passages and, per passage, its chunk ids (the chunk it was built around first)."""
     found: list[tuple[int, list[ChunkRow]]] = []
     seen: set[tuple] = set()
     for cid in ([oracle] if oracle is not None else []) + [c for c in context if c != oracle]:
@@ -199,7 +202,7 @@ def page_passages(context: list[int], oracle: int | None, pages: PageExpander, u
         key = (mine.document_id, mine.page)  # one window per document without pages, as chat
         if key in seen:
             continue
-        kept = window(rows, cid, pages.cap(mine.page))
+        kept = window(rows, cid, min(pages.cap(mine.page), max(200, room)) if room is not None else pages.cap(mine.page))
         if cid != oracle and any(_same_text(quote, r.text) for r in kept):
             continue  # it answers the question too: not a distractor
         seen.add(key)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from assistant import prompt
 from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
@@ -118,7 +119,7 @@ class SynthJob:
             pairs, chunk_rows, self.retriever, split, cfg.distractors, cfg.oracle_drop_fraction, cfg.seed, self.redact,
             cfg.split_by, PageExpander(self.store.docstore, self.settings.chat.page_max_chars,
                                       self.settings.chat.window_chars_without_pages),
-            self.settings.chat.expand_pages,  # passages as chat serves them
+            self.settings.chat.expand_pages, self._page_room,  # passages as chat serves them
         ) if pairs else []
         distilled = self._distill(examples, pairs, chunk_rows, progress)
 
@@ -152,6 +153,13 @@ class SynthJob:
             "samples": examples[:3],
         })
         return result
+
+    def _page_room(self, question: str) -> int:
+        """The characters chat's window leaves a page for `question` (ChatService._expand: 3 per token of the room
+        after the answer's cap), the question's tokens taken as 3 characters each: the teacher that could count
+        them need not be the served model, and a smaller page only ever fits."""
+        gen = self.settings.generator
+        return 3 * (gen.context_window_tokens - gen.max_new_tokens) - len(prompt.render([], question))
 
     def _distill(self, examples: list[dict], pairs: list[QaPair], chunk_rows: dict, progress: Progress | None) -> dict:
         """Self-distilled targets where the model's own answer passes (finetune.self_distill); {} when off."""
