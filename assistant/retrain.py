@@ -57,13 +57,15 @@ def newest_dataset(settings: Settings) -> Path:
 
 
 def reviewed_example(row: Any, retriever: Any, k: int, redact: Callable[[str], str], pages: int = 0,
-                     page_max_chars: int = 4000, window_chars: int | None = None) -> dict[str, Any]:
+                     page_max_chars: int = 4000, window_chars: int | None = None,
+                     room_chars: int | None = None) -> dict[str, Any]:
     """A RAFT example from an accepted review (eval GoldenRecord): retrieved context as chat serves it (the best
-    `pages` whole pages when page expansion is on), reviewer's target."""
+    `pages` whole pages when page expansion is on, within `room_chars`), reviewer's target."""
     hits = retriever.search(row.question, k=k, collections=[row.collection] if row.collection else None)
     if pages:
+        room = max(200, room_chars) if room_chars is not None else page_max_chars
         hits = [dataclasses.replace(u.hit, heading=u.heading, text=u.text)
-                for u in retriever.expand(hits, pages, page_max_chars, window_chars)]
+                for u in retriever.expand(hits, pages, min(page_max_chars, room), min(window_chars or room, room))]
     docs = [prompt.PromptDoc.of(h, redact) for h in hits]
     wanted = [(s.get("document"), s.get("page")) for s in row.sources]
     position = next((n for n, h in enumerate(hits, start=1) for d, p in wanted
@@ -81,6 +83,7 @@ def reviewed_example(row: Any, retriever: Any, k: int, redact: Callable[[str], s
 def build_dataset(settings: Settings, base: Path, out: Path, retriever: Any) -> tuple[int, int, int, list[dict]]:
     """(synthetic, reviewed after weighting, dropped as golden, reviewed golden rows for scoring)."""
     from eval import golden as golden_sets
+    from finetune.raft import served_room_chars
 
     db = assembly.database(settings)
     rows = db.reviews.golden()
@@ -93,8 +96,10 @@ def build_dataset(settings: Settings, base: Path, out: Path, retriever: Any) -> 
         if _norm(row.question) in golden_questions:
             dropped += 1
             continue
+        room = served_room_chars(settings.generator.context_window_tokens, settings.generator.max_new_tokens,
+                                 redact(row.question))
         training.append(reviewed_example(row, retriever, settings.chat.k, redact, settings.chat.expand_pages,
-                                         settings.chat.page_max_chars, settings.chat.window_chars_without_pages))
+                                         settings.chat.page_max_chars, settings.chat.window_chars_without_pages, room))
     synthetic = [line for line in (base / "train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     weighted = [json.dumps(e, ensure_ascii=False) for e in training for _ in range(settings.loop.review_training_weight)]
     staging = out.with_name(out.name + ".partial")

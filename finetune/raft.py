@@ -186,6 +186,13 @@ def build_examples(
     return examples
 
 
+def served_room_chars(context_window_tokens: int, max_new_tokens: int, question: str) -> int:
+    """The characters chat's window leaves a page for `question` (ChatService._expand: 3 per token of the room after
+    the answer's cap), the question's tokens taken as 3 characters each: whatever counts tokens here need not be the
+    served model, and a smaller page only ever fits."""
+    return 3 * (context_window_tokens - max_new_tokens) - len(prompt.render([], question))
+
+
 def page_passages(context: list[int], oracle: int | None, pages: PageExpander, units: int,
                   allowed: Callable[[ChunkRow], bool], quote: str, redact: Callable[[str], str],
                   room: int | None = None) -> tuple[list[prompt.PromptDoc], list[list[int]]]:

@@ -17,11 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from assistant import prompt
 from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
-from finetune.raft import QaPair, build_examples, split_by_chunk, split_by_document
+from finetune.raft import QaPair, build_examples, served_room_chars, split_by_chunk, split_by_document
 from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
 from ingestion.page_expansion import PageExpander
@@ -155,11 +154,8 @@ class SynthJob:
         return result
 
     def _page_room(self, question: str) -> int:
-        """The characters chat's window leaves a page for `question` (ChatService._expand: 3 per token of the room
-        after the answer's cap), the question's tokens taken as 3 characters each: the teacher that could count
-        them need not be the served model, and a smaller page only ever fits."""
         gen = self.settings.generator
-        return 3 * (gen.context_window_tokens - gen.max_new_tokens) - len(prompt.render([], question))
+        return served_room_chars(gen.context_window_tokens, gen.max_new_tokens, question)
 
     def _distill(self, examples: list[dict], pairs: list[QaPair], chunk_rows: dict, progress: Progress | None) -> dict:
         """Self-distilled targets where the model's own answer passes (finetune.self_distill); {} when off."""

@@ -160,3 +160,20 @@ def test_training_prompts_show_the_oracles_page_exactly_as_chat_serves_it_and_ne
     for example, pair in zip(dropped, pairs):
         assert example["completion"].strip() == prompt.completion(prompt.REFUSAL).strip()
         assert not set(example["passage_chunk_ids"][0]) & {c.id for c in section}  # another page, not the oracle's
+
+
+def test_a_reviewed_example_shows_the_page_chat_would_serve_within_the_windows_room(home):
+    from types import SimpleNamespace
+
+    from assistant.retrain import reviewed_example
+
+    settings = load_settings(profile="test", overrides={"home": str(home)})
+    retriever = assembly.retriever(settings)
+    row = SimpleNamespace(question="What is the allowance for item 20?", collection="default", answerable=True,
+                          reference="200 EUR per month.", sources=[{"document": "allowances.md", "page": None}],
+                          review_id=7)
+    roomy = reviewed_example(row, retriever, 8, lambda text: text, 1, 4000, 2400, None)
+    assert roomy["prompt"] == service(home, expand_pages=1).prepare(ChatRequest(row.question)).prompt_text
+    tight = reviewed_example(row, retriever, 8, lambda text: text, 1, 4000, 2400, 300)
+    passage = tight["prompt"].split("Documents:\n", 1)[1].split("\n", 1)[1].split("\n\nQuestion:")[0]
+    assert 0 < len(passage) <= 300 and roomy["completion"].strip().endswith("[1]")
