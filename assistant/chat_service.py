@@ -353,10 +353,7 @@ class ChatService:
         `chat.page_max_chars`, or a window of `chat.window_chars_without_pages` without pages, and `room_chars`:
         about 3 per token of the prompt's room), through the retrieval rail; and each one's citation passage:
         the chunk that was found, or the page as the rail left it when the rail changed it."""
-        found = {h.chunk_id: h.text for h in hits}
-        room_chars = max(200, room_chars)
-        units = self.retriever.units(hits, min(self.chat.page_max_chars, room_chars),
-                                     min(self.chat.window_chars_without_pages, room_chars))
+        units = self.retriever.units(hits, self.chat.page_max_chars, self.chat.window_chars_without_pages, room_chars)
         kept: list[SearchHit] = []
         shown: dict[int, str] = {}
         events: list[Any] = []
@@ -366,7 +363,7 @@ class ChatService:
             events += acted
             for checked in passed:
                 kept.append(checked)
-                shown[checked.chunk_id] = found[checked.chunk_id] if checked.text == page.text else checked.text
+                shown[checked.chunk_id] = unit.hit.text if checked.text == page.text else checked.text
             if len(kept) == self.chat.expand_pages:
                 break
         return kept, shown, events

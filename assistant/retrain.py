@@ -63,9 +63,8 @@ def reviewed_example(row: Any, retriever: Any, k: int, redact: Callable[[str], s
     `pages` whole pages when page expansion is on, within `room_chars`), reviewer's target."""
     hits = retriever.search(row.question, k=k, collections=[row.collection] if row.collection else None)
     if pages:
-        room = max(200, room_chars) if room_chars is not None else page_max_chars
         hits = [dataclasses.replace(u.hit, heading=u.heading, text=u.text)
-                for u in retriever.expand(hits, pages, min(page_max_chars, room), min(window_chars or room, room))]
+                for u in retriever.expand(hits, pages, page_max_chars, window_chars, room_chars)]
     docs = [prompt.PromptDoc.of(h, redact) for h in hits]
     wanted = [(s.get("document"), s.get("page")) for s in row.sources]
     position = next((n for n, h in enumerate(hits, start=1) for d, p in wanted

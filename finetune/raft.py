@@ -209,15 +209,14 @@ def page_passages(context: list[int], oracle: int | None, pages: PageExpander, u
         key = (mine.document_id, mine.page)  # one window per document without pages, as chat
         if key in seen:
             continue
-        kept = window(rows, cid, min(pages.cap(mine.page), max(200, room)) if room is not None else pages.cap(mine.page))
+        kept = window(rows, cid, pages.cap(mine.page, room))
         if cid != oracle and any(_same_text(quote, r.text) for r in kept):
             continue  # it answers the question too: not a distractor
         seen.add(key)
-        found.append((cid, kept))
+        found.append((mine, kept))
         if len(found) == units:
             break
     order = {c: n for n, c in enumerate(context)}
-    found.sort(key=lambda item: order.get(item[0], -1))  # served order; an oracle the retriever missed first
-    docs = [prompt.PromptDoc(rows[0].document, next(r for r in rows if r.id == cid).page, rows[0].heading,
-                             redact(merge(rows))) for cid, rows in found]
-    return docs, [[cid, *(r.id for r in rows if r.id != cid)] for cid, rows in found]
+    found.sort(key=lambda item: order.get(item[0].id, -1))  # served order; an oracle the retriever missed first
+    docs = [prompt.PromptDoc(mine.document, mine.page, rows[0].heading, redact(merge(rows))) for mine, rows in found]
+    return docs, [[mine.id, *(r.id for r in rows if r.id != mine.id)] for mine, rows in found]

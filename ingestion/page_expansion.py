@@ -31,7 +31,6 @@ class Expanded:
     hit: "SearchHit"  # the retrieved chunk the unit was found by: its citation, scores and snippet
     heading: str  # the first chunk's heading (later headings of the page are lines of `text`)
     text: str  # the unit as the model reads it
-    chunk_ids: list[int]
 
 
 class PageExpander:
@@ -40,29 +39,31 @@ class PageExpander:
         self.max_chars = max_chars  # a page's cap, in characters of chunk text (≈ 4 per Gemma token)
         self.max_chars_without_pages = min(max_chars, max_chars_without_pages or max_chars)  # a window's, no pages
 
-    def cap(self, page: int | None) -> int:
-        """The characters a unit may hold: a page's, or a window's in a document without pages."""
-        return self.max_chars if page is not None else self.max_chars_without_pages
+    def cap(self, page: int | None, room: int | None = None) -> int:
+        """The characters a unit may hold: a page's, or a window's in a document without pages, and at most `room`
+        (what the prompt's window leaves it; 200 at least, so the hit's neighbourhood still shows)."""
+        cap = self.max_chars if page is not None else self.max_chars_without_pages
+        return cap if room is None else min(cap, max(200, room))
 
-    def expand(self, hits: Sequence["SearchHit"], units: int) -> list[Expanded]:
+    def expand(self, hits: Sequence["SearchHit"], units: int, room: int | None = None) -> list[Expanded]:
         """The units (pages, or windows without pages) of the first `units` distinct hits, best first."""
-        return list(islice(self.units(hits), units))
+        return list(islice(self.units(hits, room), units))
 
-    def units(self, hits: Sequence["SearchHit"]) -> Iterator[Expanded]:
-        """The distinct units of `hits`, best first, read from the docstore only as they are asked for; a hit whose
-        chunk is gone (deleted since the search) stays as it was retrieved."""
+    def units(self, hits: Sequence["SearchHit"], room: int | None = None) -> Iterator[Expanded]:
+        """The distinct units of `hits`, best first, each within `cap(page, room)`, read from the docstore only as
+        they are asked for; a hit whose chunk is gone (deleted since the search) stays as it was retrieved."""
         seen: set[tuple] = set()
         for hit in hits:
             rows = self.docstore.unit_chunks(hit.chunk_id)
             if not rows:
-                yield Expanded(hit, hit.heading, hit.text, [hit.chunk_id])
+                yield Expanded(hit, hit.heading, hit.text)
                 continue
             key = (rows[0].document_id, hit.page)  # one window per document without pages
             if key in seen:
                 continue
             seen.add(key)
-            kept = window(rows, hit.chunk_id, self.cap(hit.page))
-            yield Expanded(hit, kept[0].heading, merge(kept), [r.id for r in kept])
+            kept = window(rows, hit.chunk_id, self.cap(hit.page, room))
+            yield Expanded(hit, kept[0].heading, merge(kept))
 
 
 def window(rows: Sequence[ChunkRow], chunk_id: int, max_chars: int) -> list[ChunkRow]:

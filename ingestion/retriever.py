@@ -86,15 +86,15 @@ class Retriever:
         return [self._fuse(d, b, m, k) for d, b, m in zip(dense, lexical, named)]
 
     def expand(self, hits: Sequence[SearchHit], units: int, max_chars: int,
-               max_chars_without_pages: int | None = None) -> list[Expanded]:
+               max_chars_without_pages: int | None = None, room: int | None = None) -> list[Expanded]:
         """The whole pages of the first `units` distinct hits, each cut to `max_chars` around its hit (a window of
-        `max_chars_without_pages` in formats without pages); see ingestion/page_expansion.py."""
-        return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).expand(hits, units)
+        `max_chars_without_pages` in formats without pages) and to `room`; see ingestion/page_expansion.py."""
+        return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).expand(hits, units, room)
 
-    def units(self, hits: Sequence[SearchHit], max_chars: int, max_chars_without_pages: int | None = None
-              ) -> Iterator[Expanded]:
+    def units(self, hits: Sequence[SearchHit], max_chars: int, max_chars_without_pages: int | None = None,
+              room: int | None = None) -> Iterator[Expanded]:
         """`expand` one unit at a time, read only as asked for (a unit the retrieval rail drops: the next one)."""
-        return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).units(hits)
+        return PageExpander(self.store.docstore, max_chars, max_chars_without_pages).units(hits, room)
 
     def _fuse(self, dense: dict[int, float], lexical: dict[int, float], named: dict[int, float], k: int) -> list[SearchHit]:
         depth = max(self.settings.candidates, k)
