@@ -1,5 +1,7 @@
 """The corpus's own words are not masked as person names; real names still are."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -63,3 +65,15 @@ def test_the_count_follows_an_ingest(home, tmp_path):
     more = {f"fabrikam_{n}.md": f"# Fabrikam {n}\n\nFabrikam supplies the parts for site {n}.\n" for n in range(6)}
     assert assembly.ingest_job(home).run([make_corpus(tmp_path / "more", more)]).exit_code() == 0
     assert words("Fabrikam")
+
+
+def test_guard_check_masks_as_the_server_does(home):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    result = CliRunner().invoke(app, ["--home", str(home.home), "--profile", "test", "guard", "check", "--json",
+                                      "At Contoso, the benefits team answers. Maria Garcia handles payroll."],
+                                env={"RAGTUNE_GUARDRAILS__TOPICS_ENABLED": "false"})
+    masked = json.loads(result.stdout.splitlines()[0])["masked"]
+    assert masked.startswith("At Contoso,") and "Garcia" not in masked, result.output

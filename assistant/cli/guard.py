@@ -53,9 +53,12 @@ def register(app: typer.Typer, err: Console, or_exit) -> None:
             raise typer.Exit(2)
         settings: Settings = ctx.obj
         prompts = or_exit(lambda: read_field(file, "prompt")) if file else [text]
+        from assistant import assembly
         from guardrails.guard import Guard
 
-        guard = or_exit(lambda: Guard.from_settings(settings))
+        # As served: with an index, the corpus's own words are not masked as names (assistant/corpus_words.py).
+        store = assembly.index_store(settings, readonly=True) if (settings.index_dir / "docstore.sqlite").exists() else None
+        guard = or_exit(lambda: Guard.from_settings(settings, known=assembly.corpus_words(settings, store)))
         blocked = 0
         for prompt in prompts:
             verdict = guard.check_input(prompt)
