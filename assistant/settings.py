@@ -469,6 +469,12 @@ class GuardrailsSettings(_Section):
         "", description="Harmful-content weights (.npz written by `guardrails/train_harmful.py`); empty = the file "
         "shipped in the package (MiniLM vectors + word n-grams; with another embedder its n-gram-only weights)."
     )
+    harmful_encoder: str = Field(
+        "", description="The harmful rail's fine-tuned scorer of messages (a LoRA-tuned MiniLM written by "
+        "`guardrails/train_harmful_encoder.py`); empty = the one shipped in the package, used when the embedder is the "
+        "MiniLM it was tuned on (else the weights of `harmful_model`, which always score answers); `off` = the weights "
+        "of `harmful_model` for messages too."
+    )
     harmful_threshold: float = Field(
         0.0, ge=0, le=1, description="Harm probability from which a message is refused; 0 = the threshold calibrated at "
         "training time on benign out-of-fold scores (stored with the weights)."
