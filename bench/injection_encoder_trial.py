@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from assistant.settings import EmbedderSettings
     from guardrails.injection import combine
-    from guardrails.train_harmful_encoder import fine_tune, score
+    from guardrails.harmful_encoder import probabilities_of
+    from guardrails.train_harmful_encoder import fine_tune
     from guardrails.train_injection import fit_scores, prepare
     from ingestion.embedder import build_embedder
 
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr, te = np.nonzero(train)[0], np.nonzero(test)[0]
     model, tokenizer, weight, bias = fine_tune(embedder.model_dir, [revealed[i] for i in tr], labels[tr], args.epochs,
                                                128, 0, progress="encoder")
-    probs = score(model, tokenizer, weight, bias, [revealed[i] for i in te], 128)
+    probs = probabilities_of(model, tokenizer, [revealed[i] for i in te], 128, weight, bias)
     tuned = np.array([combine(float(x), f) for x, f in zip(probs, feats[test])])
     results = {name: flagged(scores, kinds[test]) for name, scores in (("regression", linear), ("encoder", tuned))}
     table = [[kind, results["regression"][0][kind], results["encoder"][0][kind]] for kind in sorted(set(kinds[test]))]

@@ -2,9 +2,9 @@
 end to end on the rail's data (guardrails/train_harmful_encoder.py).
 
 Why not only the logistic regression of harmful.py: a linear model over the frozen sentence vector separates the
-requests it was trained on but transfers poorly to another benchmark's (JailbreakBench goals never trained on:
-plain 0.54, role play 0.48, gibberish-suffixed 0.69 of them refused); tuning the encoder itself lifted the same
-protocol to 0.9 / 0.65 / 0.93 at the same false refusals (harmful_encoder/report.json has the measured numbers).
+requests it was trained on but transfers poorly to another benchmark's (JailbreakBench goals never trained on,
+refused on the same rows: plain 0.58, role play 0.48, gibberish-suffixed 0.61); tuning the encoder itself lifted
+that to 0.80 / 0.62 / 0.83 (harmful_encoder/report.json, "transfer_jbb_flag_rate"; README, Measured numbers).
 The adapter is small (LoRA, ~1 MB) and rides on the MiniLM the deployment already has; with another embedder (or the
 fake one in tests) the rail keeps the logistic regression.
 
@@ -53,18 +53,24 @@ class HarmfulEncoder:
         return model, tokenizer, torch.tensor(self._head[0], dtype=torch.float32)
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        import torch
-
-        out = []
-        with self._lock, torch.inference_mode():
+        with self._lock:
             if self._loaded is None:
                 self._loaded = self._load()
             model, tokenizer, weight = self._loaded
-            for start in range(0, len(texts), batch_size):
-                logits = logits_of(model, tokenizer, list(texts[start:start + batch_size]), self.max_tokens, weight,
-                                   self._head[1])
-                out.append(torch.sigmoid(logits).numpy())
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+            return probabilities_of(model, tokenizer, texts, self.max_tokens, weight, self._head[1], batch_size)
+
+
+def probabilities_of(model, tokenizer, texts: Sequence[str], max_tokens: int, weight, bias,
+                     batch_size: int = 32) -> np.ndarray:
+    """The harm probability of each text, in batches (no gradients: the caller scores, it does not train)."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            logits = logits_of(model, tokenizer, list(texts[start:start + batch_size]), max_tokens, weight, float(bias))
+            out.append(torch.sigmoid(logits).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def logits_of(model, tokenizer, texts: list[str], max_tokens: int, weight, bias):

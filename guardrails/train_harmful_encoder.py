@@ -8,7 +8,7 @@ out-of-fold scores) -> thresholds from the benign out-of-fold scores (train_harm
 the linear rail) -> transfer (trained without any JailbreakBench row, scored on them) -> the shipped adapter on all
 rows -> save adapter, head and report.json (resolved config, rates per kind, seconds). Per-fold flags use thresholds
 calibrated on the other folds' out-of-fold scores, so a fold's own benign rows never set its threshold.
-About 20 minutes on 2 cores with 3 folds and 2 epochs.
+About 45 minutes on 2 cores with 3 folds and 2 epochs (2,807 s measured, partly beside other jobs).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from guardrails.harmful_encoder import DEFAULT_ENCODER_DIR, logits_of, save_head
+from guardrails.harmful_encoder import DEFAULT_ENCODER_DIR, logits_of, probabilities_of, save_head
 from guardrails.train_harmful import calibrate, decide, load_dataset, rates
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["query", "key", "value", "dense"]}
@@ -63,17 +63,6 @@ def fine_tune(base_dir: Path, texts: Sequence[str], labels: np.ndarray, epochs: 
                       f"{time.perf_counter() - started:.0f} s", flush=True)
     model.eval()
     return model, tokenizer, weight.detach(), bias.detach()
-
-
-def score(model, tokenizer, weight, bias, texts: Sequence[str], max_tokens: int) -> np.ndarray:
-    import torch
-
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), 64):
-            out.append(torch.sigmoid(logits_of(model, tokenizer, list(texts[start:start + 64]), max_tokens,
-                                               weight, float(bias))).numpy())
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def save(model, out: Path, weight, bias, embedder_id: str, max_tokens: int, t_in: float, t_out: float,
@@ -118,7 +107,7 @@ def train(base_dir: Path, embedder_id: str, rows: list[dict], out: Path, folds: 
                                      max_tokens, seed, progress=name)
         if keep is not None:  # a model that never saw these rows, to try on whole pipelines (bench/harmful.py)
             save(model, keep, w, b, embedder_id, max_tokens, *calibrate(oof[train_idx], kinds[train_idx]), {})
-        return score(model, tok, w, b, [texts[i] for i in test_idx], max_tokens)
+        return probabilities_of(model, tok, [texts[i] for i in test_idx], max_tokens, w, b)
 
     oof = np.full(len(rows), np.nan)
     if folds >= 2:

@@ -39,13 +39,14 @@ def rows() -> list[dict]:
 
 @pytest.mark.integration
 def test_a_tuned_adapter_saved_in_float16_scores_as_it_did_in_training(minilm, tmp_path):
-    from guardrails.train_harmful_encoder import fine_tune, halve, score
+    from guardrails.harmful_encoder import probabilities_of
+    from guardrails.train_harmful_encoder import fine_tune, halve
 
     texts = [r["text"] for r in rows()]
     labels = np.array([r["label"] for r in rows()])
     model, tokenizer, weight, bias = fine_tune(minilm.model_dir, texts, labels, epochs=8, max_tokens=64, seed=0,
                                                batch_size=16)
-    trained = score(model, tokenizer, weight, bias, texts, 64)
+    trained = probabilities_of(model, tokenizer, texts, 64, weight, bias)
     assert trained[labels == 1].mean() > trained[labels == 0].mean() + 0.2  # it learned something
     model.save_pretrained(str(tmp_path))
     halve(tmp_path / "adapter_model.safetensors")
