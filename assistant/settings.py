@@ -340,6 +340,11 @@ class SynthSettings(_Section):
         "the oracle, covers the fact and cites only the oracle becomes the target, else the quote stays. 0 = quotes "
         "only. Each try costs one answer's generation."
     )
+    distill_select: Literal["first", "best"] = Field(
+        "first", description="`first`: the first accepted try becomes the target (fewest generations). `best`: every "
+        "try is made and the accepted one closest to the question with its quoted fact (embedder cosine) is kept "
+        "(best-of-n distillation); costs `distill_samples` generations per example."
+    )
     distill_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the tries after the first.")
     distill_max_new_tokens: int = Field(96, ge=8, description="Cap per try, in tokens; an answer cut there is rejected.")
     distill_min_coverage: float = Field(

@@ -11,6 +11,12 @@ self-distillation) answers the served-format prompt, greedily first and then sam
 Otherwise the quoted target stays. Training on the model's own accepted answers keeps the adapter
 close to the base model (InstructRAG; self-distillation fine-tuning) while teaching it to answer in
 full sentences and cite, which copied quotes never showed it.
+
+With `select="best"` every try is made and the accepted answer that `rank` scores highest is kept
+(best-of-n distillation, as in ReST / reward-ranked fine-tuning): the adapter then learns the base
+model's best answer rather than its first passable one, the one way self-distillation can end above
+the base model instead of level with it. The synth job ranks by the embedder's cosine between the
+answer and the question with its quoted fact paragraph, the only reference a synthetic pair has.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class DistillConfig:
     min_recall: float  # groundedness in the oracle, as `qa_filters.grounded`
     min_coverage: float  # share of the fact's content words in the answer
     seed: int = 0
+    select: str = "first"  # "first": the first accepted try; "best": every try, the best-ranked accepted one
 
 
 def coverage(answer: str, fact: str) -> float:
@@ -63,13 +70,20 @@ def accept(answer: str, finish_reason: str, oracle: str, fact: str, position: in
 
 
 def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str], generator: Generator,
-            cfg: DistillConfig, on_done: Callable[[int], None] | None = None) -> dict[str, int]:
+            cfg: DistillConfig, on_done: Callable[[int], None] | None = None,
+            rank: Callable[[dict, list[str]], list[float]] | None = None) -> dict[str, int]:
     """Replace the targets of `examples` (in place) where a try is accepted; returns the tally of outcomes.
 
-    `oracles`: chunk id -> the oracle's text as the prompt shows it; `facts`: example id -> the fact sentence.
+    `oracles`: chunk id -> the oracle's text as the prompt shows it; `facts`: example id -> the fact sentence;
+    `rank(example, answers)` -> one score per answer, higher is better (needed by `select="best"`).
     """
+    if cfg.select not in ("first", "best"):
+        raise ValueError(f"select must be 'first' or 'best', not {cfg.select!r}")
+    if cfg.select == "best" and rank is None:
+        raise ValueError("select='best' needs a rank function")
     tally = {"accepted": 0, "kept_quote": 0}
     pending = [e for e in examples if e["oracle_in_context"] and cfg.samples > 0]
+    kept: dict[str, list[tuple[int, str]]] = {}  # example id -> accepted (attempt, target)
     for attempt in range(cfg.samples):
         if not pending:
             break
@@ -81,13 +95,22 @@ def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str]
                                  example["oracle_position"], len(example["context_chunk_ids"]), cfg)
             if target is None:
                 tally[why] = tally.get(why, 0) + 1
+            else:
+                kept.setdefault(example["id"], []).append((attempt, target))
+            if target is None or cfg.select == "best":  # "best" makes every try
                 still.append(example)
-                continue
-            example.update(answer=target, completion=prompt.completion(target), answer_source="self",
-                           distill_attempt=attempt)
-            tally["accepted"] += 1
         pending = still
-    tally["kept_quote"] = len(pending)
+    by_id = {e["id"]: e for e in examples}
+    for ident, accepted in kept.items():
+        if len(accepted) > 1:
+            scores = rank(by_id[ident], [t for _, t in accepted])
+            accepted = [max(zip(scores, accepted), key=lambda pair: pair[0])[1]]
+            tally["ranked"] = tally.get("ranked", 0) + 1
+        attempt, target = accepted[0]
+        by_id[ident].update(answer=target, completion=prompt.completion(target), answer_source="self",
+                            distill_attempt=attempt)
+        tally["accepted"] += 1
+    tally["kept_quote"] = sum(1 for e in examples if e["oracle_in_context"] and cfg.samples > 0 and e["id"] not in kept)
     return tally
 
 

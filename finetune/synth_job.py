@@ -165,17 +165,24 @@ class SynthJob:
         from finetune.self_distill import DistillConfig, distill, tries
 
         config = DistillConfig(cfg.distill_samples, cfg.distill_temperature, cfg.distill_max_new_tokens,
-                               cfg.min_answer_recall, cfg.distill_min_coverage, cfg.seed)
+                               cfg.min_answer_recall, cfg.distill_min_coverage, cfg.seed, cfg.distill_select)
         oracles = {e["oracle_chunk_id"]: self.redact(chunk_rows[e["oracle_chunk_id"]].text) for e in examples}
         facts = {p.id: self.redact(p.quote) for p in pairs}
+        passages = {p.id: self.redact(p.answer) for p in pairs}  # the quoted fact with its context sentences
         total, done = tries(examples, config), [0]
+        embed = self.store.embedder.embed
 
         def advance(n: int) -> None:
             done[0] += n
             if progress:
                 progress(done[0], total)
 
-        return distill(examples, oracles, facts, self.teacher.generator, config, advance)
+        def rank(example: dict, answers: list[str]) -> list[float]:
+            # Cosine to the question with its quoted passage: answers that address the question with the fact.
+            vectors = _vectors(embed, [f"{example['question']} {passages[example['id']]}", *answers])
+            return [float(v @ vectors[0]) for v in vectors[1:]]
+
+        return distill(examples, oracles, facts, self.teacher.generator, config, advance, rank)
 
     # --- filters ---------------------------------------------------------------------------------
     def _text_filters(self, candidates: list[dict], tally: F.FilterTally) -> list[dict]:

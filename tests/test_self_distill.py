@@ -83,3 +83,38 @@ def test_the_synth_job_writes_self_distilled_targets_when_asked(settings, tmp_pa
     assert card["self_distilled"]["accepted"] == len(distilled) > 0
     for e in distilled:  # the fake answers with the first sentence of passage [1]: kept only where that is the oracle
         assert e["oracle_position"] == 1 and e["completion"].endswith("[1]") and e["completion"] != e["reasoning"]
+
+
+def test_best_of_n_makes_every_try_and_keeps_the_best_ranked_accepted_answer():
+    rows = [example("a", True), example("b", True)]
+    short = "Hotel rates in Berlin are capped at 180 EUR per night [1]."
+    full = "Hotel rates are capped at 180 EUR per night in Berlin and 220 EUR per night in London [1]."
+    generator = Scripted({"prompt a": [short, full, "No idea [2]."], "prompt b": [short, prompt.REFUSAL, prompt.REFUSAL]})
+    ranked = []
+
+    def rank(row, answers):
+        ranked.append((row["id"], answers))
+        return [len(a) for a in answers]  # longer is better, for the test
+
+    best = DistillConfig(samples=3, temperature=0.7, max_new_tokens=64, min_recall=0.6, min_coverage=0.3,
+                         select="best")
+    tally = distill(rows, {7: ORACLE}, {"a": FACT, "b": FACT}, generator, best, rank=rank)
+    assert len(generator.requests) == 6  # an accepted first try does not stop the others
+    assert rows[0]["answer"] == full and rows[0]["distill_attempt"] == 1
+    assert rows[1]["answer"] == short and rows[1]["distill_attempt"] == 0  # the only accepted one: not ranked
+    assert ranked == [("a", [short, full])]
+    assert tally["accepted"] == 2 and tally["ranked"] == 1 and tally["kept_quote"] == 0
+    first = DistillConfig(**{**best.__dict__, "select": "first"})
+    rows = [example("a", True)]
+    generator = Scripted({"prompt a": [short, full, full]})
+    distill(rows, {7: ORACLE}, {"a": FACT}, generator, first)
+    assert rows[0]["answer"] == short and len(generator.requests) == 1
+
+
+def test_best_of_n_without_a_ranker_is_an_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="rank"):
+        distill([example("a", True)], {7: ORACLE}, {"a": FACT}, Scripted({}),
+                DistillConfig(samples=2, temperature=0.7, max_new_tokens=64, min_recall=0.6, min_coverage=0.5,
+                              select="best"))
