@@ -380,6 +380,11 @@ class GuardrailsSettings(_Section):
         "", description="Injection classifier weights (.npz written by `guardrails/train_injection.py`); empty = the "
         "file shipped in the package (trained on MiniLM vectors; with another embedder only the heuristics score)."
     )
+    injection_encoder: str = Field(
+        "", description="The injection rail's fine-tuned scorer (a LoRA-tuned MiniLM written by "
+        "`guardrails/train_injection_encoder.py`); empty = the one shipped in the package, used when the embedder is "
+        "the MiniLM it was tuned on (else the weights of `injection_model`); `off` = the weights of `injection_model`."
+    )
     injection_threshold: float = Field(
         0.0, ge=0, le=1, description="Attack probability from which a message is blocked; 0 = the threshold "
         "calibrated at training time (stored with the weights)."

@@ -27,6 +27,7 @@ from guardrails.fast_injection import DEFAULT_FAST_MODEL, FastInjection
 from guardrails import harmful as harmful_rail
 from guardrails.grounding import GroundingChecker
 from guardrails.injection import DEFAULT_MODEL, FEATURE_NAMES, InjectionClassifier, InjectionDetector, features
+from guardrails.injection import load_encoder as load_injection_encoder
 from guardrails.leakage import LeakageRail
 from guardrails.pii_context import PieceEncoder
 from guardrails.pii_rail import PiiMasker, StreamMasker
@@ -40,10 +41,11 @@ NEUTRALISED = "[instruction removed]"
 class Guard:
     def __init__(self, config, embedder, classifier: InjectionClassifier | None = None,
                  instruction: str | None = None, refusal: str | None = None, fast: FastInjection | None = None,
-                 known=None) -> None:
+                 known=None, injection_encoder=None) -> None:
         """`config`: a GuardrailsSettings; `embedder`: the project's embedder (real or fake);
         `classifier`: injection weights for that embedder (None: heuristics only); `fast`: the injection rail's
-        first stage, which blocks the attacks it is sure of without the embedding pass; `instruction`: the system
+        first stage, which blocks the attacks it is sure of without the embedding pass; `injection_encoder`: the
+        tuned MiniLM that scores instead of `classifier` (injection.load_encoder); `instruction`: the system
         instruction to watch for leaks (default assistant.prompt.INSTRUCTION); `refusal`: the model's own
         refusal sentence, which is always grounded (default assistant.prompt.REFUSAL); `known`: the corpus's
         own words (assistant/corpus_words.py), never a person name on their own."""
@@ -51,7 +53,7 @@ class Guard:
 
         self.config = config
         self.embedder = embedder
-        self.injection = InjectionDetector(embedder, classifier, fast)
+        self.injection = InjectionDetector(embedder, classifier, fast, injection_encoder)
         if classifier is not None and self.injection.classifier is None:
             log.warning("injection classifier was trained for %s, not %s: heuristics only",
                         classifier.embedder_id, getattr(embedder, "id", None))
@@ -88,8 +90,12 @@ class Guard:
                 fast.threshold = config.injection_fast_threshold or fast.threshold
             else:
                 log.warning("no fast injection stage at %s: every message takes the embedding pass", fast_path)
-        return cls(config, embedder or build_embedder(settings.embedder, settings.models_dir), classifier, fast=fast,
-                   known=known)
+        embedder = embedder or build_embedder(settings.embedder, settings.models_dir)
+        encoder = None
+        if config.injection_encoder != "off":
+            encoder = load_injection_encoder(embedder, Path(config.injection_encoder) if config.injection_encoder
+                                             else None)
+        return cls(config, embedder, classifier, fast=fast, known=known, injection_encoder=encoder)
 
     # -- input -------------------------------------------------------------------------------------------
     def check_input(self, text: str, harmful: bool = True) -> InputVerdict:

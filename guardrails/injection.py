@@ -6,7 +6,11 @@ Two signals, combined:
   exfiltration, fake chat-turn markers, instructions addressed to the AI from inside a document, and the
   disguises themselves (base64/hex payloads, zero-width characters, homoglyphs, leetspeak);
 - a logistic-regression classifier over [sentence embedding ‖ heuristic features], trained by
-  `guardrails/train_injection.py` on labelled data and shipped as `injection_model.npz` (no pickle).
+  `guardrails/train_injection.py` on labelled data and shipped as `injection_model.npz` (no pickle);
+- with the MiniLM it was tuned on, the MiniLM itself tuned with LoRA on the same rows (guardrails/tuned_encoder.py,
+  shipped in `injection_encoder/`, trained by `guardrails/train_injection_encoder.py`), which replaces the
+  regression's probability: held out on the same folds it caught more of the kinds the regression missed most
+  (hijacking, extraction, task switches, indirect instructions; README, Measured numbers).
 
 The score is the classifier's attack probability, raised to the heuristic score when a strong pattern
 (override or exfiltration, alone or disguised) fires. Without weights for the configured embedder (e.g. the
@@ -29,6 +33,7 @@ from guardrails.obfuscation import FEATURE_NAMES as OBFUSCATION_FEATURES
 from guardrails.obfuscation import reveal
 
 DEFAULT_MODEL = Path(__file__).parent / "injection_model.npz"
+DEFAULT_ENCODER_DIR = Path(__file__).parent / "injection_encoder"
 
 _F = re.I | re.S
 PATTERNS: dict[str, re.Pattern] = {
@@ -168,15 +173,26 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int 
     return w[:-1].astype(np.float32), float(w[-1])
 
 
+def load_encoder(embedder, model_dir: Path | None = None):
+    """The shipped (or named) injection encoder for this embedder, or None (see tuned_encoder.load_encoder)."""
+    from guardrails.tuned_encoder import load_encoder as load
+
+    return load(embedder, model_dir, DEFAULT_ENCODER_DIR, "guardrails.injection_encoder",
+                "guardrails.train_injection_encoder")
+
+
 class InjectionDetector:
     """Scores texts; `embed` is the embedder (any object with `.embed(list[str]) -> ndarray` and `.id`)."""
 
-    def __init__(self, embedder=None, classifier: InjectionClassifier | None = None, fast=None) -> None:
-        """`fast`: the first stage (guardrails.fast_injection.FastInjection), which needs no embedder."""
+    def __init__(self, embedder=None, classifier: InjectionClassifier | None = None, fast=None,
+                 encoder=None) -> None:
+        """`fast`: the first stage (guardrails.fast_injection.FastInjection), which needs no embedder; `encoder`: the
+        tuned MiniLM (tuned_encoder.TunedEncoder, from `load_encoder`), which scores instead of `classifier`."""
         self.embedder = embedder
         usable = classifier is not None and embedder is not None and classifier.embedder_id == embedder.id
         self.classifier = classifier if usable else None
         self.fast = fast
+        self.encoder = encoder
 
     def early(self, part: tuple[str, np.ndarray, tuple[str, ...]], threshold: float) -> InjectionScore | None:
         """The verdict on a message's `features` when it is already certain without the embedding pass, else None:
@@ -198,10 +214,14 @@ class InjectionDetector:
 
     @property
     def threshold(self) -> float:
+        if self.encoder is not None:
+            return self.encoder.input_threshold
         return self.classifier.threshold if self.classifier else 0.5
 
     @property
     def chunk_threshold(self) -> float:
+        if self.encoder is not None:
+            return self.encoder.output_threshold  # the encoder's second threshold is the chunk one
         return self.classifier.chunk_threshold if self.classifier else 0.5
 
     def score_many(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> list[InjectionScore]:
@@ -213,7 +233,9 @@ class InjectionDetector:
         """Scores of texts whose `features` are already computed."""
         feats = np.stack([p[1] for p in parts]) if parts else np.zeros((0, len(FEATURE_NAMES)), np.float32)
         probs: list[float | None] = [None] * len(parts)
-        if self.classifier is not None and parts:
+        if self.encoder is not None and parts:  # its own MiniLM pass: the shared vector is the untuned model's
+            probs = [float(p) for p in self.encoder.probabilities([p[0] for p in parts])]
+        elif self.classifier is not None and parts:
             if vectors is None:
                 vectors = self.embedder.embed([p[0] for p in parts])
             probs = [float(p) for p in self.classifier.predict(vectors, feats)]
