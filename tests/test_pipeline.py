@@ -126,3 +126,14 @@ def test_the_main_jobs_scorecard_searches_the_collection_it_serves_at_the_served
     scoring = Pipeline(settings)._scoring_settings()
     assert scoring.eval.collections == [settings.pipeline.collection]
     assert scoring.eval.max_new_tokens == 0 and scoring.eval.batch_size == 1  # the served cap, the served decoding
+
+
+def test_a_log_gets_a_line_per_tenth_of_each_phase_of_a_stage():
+    from assistant.cli.pipeline import log_line
+
+    logged: dict = {}
+    lines = [log_line(logged, "synth", done, 20) for done in range(1, 21)]
+    assert [x for x in lines if x] == [f"synth: {n}/20" for n in (1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20)]
+    # the self-distilled answers of the same stage: a new total, logged again from its start
+    assert log_line(logged, "synth", 1, 600) == "synth: 1/600" and log_line(logged, "synth", 2, 600) is None
+    assert log_line(logged, "eval rag", 0, 0) == "eval rag: 0/?"

@@ -52,17 +52,15 @@ def register(app: typer.Typer, err, or_exit) -> None:
         with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
             tasks: dict[str, int] = {}
 
-            logged: dict[str, int] = {}
+            logged: dict[str, tuple[int, int]] = {}  # stage -> (its total, tenths logged)
 
             def show(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
                     tasks[stage] = progress.add_task(stage, total=total or None)
                 progress.update(tasks[stage], completed=done, total=total or None)
-                if not err.is_terminal:  # a log gets a line per tenth of a stage instead of a bar
-                    tenth = 10 * done // total if total else 0
-                    if logged.get(stage, -1) < tenth:
-                        logged[stage] = tenth
-                        err.print(f"{stage}: {done}/{total or '?'}")
+                line = log_line(logged, stage, done, total)
+                if line and not err.is_terminal:  # a log gets a line per tenth of a stage instead of a bar
+                    err.print(line)
 
             try:
                 reports = or_exit(lambda: Pipeline(settings, show).run())
@@ -112,3 +110,14 @@ def _with_options(settings: Settings, docs, collection, golden, eval_limit, synt
               "synth_max_chunks": synth_chunks}
     pipeline = settings.pipeline.model_copy(update={k: v for k, v in update.items() if v is not None})
     return settings.model_copy(update={"pipeline": pipeline})
+
+
+def log_line(logged: dict[str, tuple[int, int]], stage: str, done: int, total: int) -> str | None:
+    """The progress line a log gets, once per tenth of a stage; a new total starts a new phase of the stage (synth:
+    the teacher's questions, then the self-distilled answers), logged from its start. `logged` is updated."""
+    tenth = 10 * done // total if total else 0
+    seen_total, seen = logged.get(stage, (total, -1))
+    if seen_total == total and seen >= tenth:
+        return None
+    logged[stage] = (total, tenth)
+    return f"{stage}: {done}/{total or '?'}"
