@@ -74,7 +74,8 @@ def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str]
             rank: Callable[[dict, list[str]], list[float]] | None = None) -> dict[str, int]:
     """Replace the targets of `examples` (in place) where a try is accepted; returns the tally of outcomes.
 
-    `oracles`: chunk id -> the oracle's text as the prompt shows it; `facts`: example id -> the fact sentence;
+    `oracles`: example id -> the oracle passage's text as the prompt shows it (with page expansion the whole page
+    around the oracle chunk: the model may answer from any of it); `facts`: example id -> the fact sentence;
     `rank(example, answers)` -> one score per answer, higher is better (needed by `select="best"`).
     """
     if cfg.select not in ("first", "best"):
@@ -91,7 +92,7 @@ def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str]
         outputs = generate_many(generator, requests, 1, on_done)
         still = []
         for example, (text, stats) in zip(pending, outputs):
-            target, why = accept(text, stats.finish_reason, oracles[example["oracle_chunk_id"]], facts[example["id"]],
+            target, why = accept(text, stats.finish_reason, oracles[example["id"]], facts[example["id"]],
                                  example["oracle_position"], len(example["context_chunk_ids"]), cfg)
             if target is None:
                 tally[why] = tally.get(why, 0) + 1

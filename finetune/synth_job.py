@@ -166,7 +166,10 @@ class SynthJob:
 
         config = DistillConfig(cfg.distill_samples, cfg.distill_temperature, cfg.distill_max_new_tokens,
                                cfg.min_answer_recall, cfg.distill_min_coverage, cfg.seed, cfg.distill_select)
-        oracles = {e["oracle_chunk_id"]: self.redact(chunk_rows[e["oracle_chunk_id"]].text) for e in examples}
+        # Grounded in the passage the prompt shows around the oracle (its whole page with page expansion), not only
+        # the oracle chunk: judged against the chunk alone, 272 of 486 Contoso tries were "not grounded".
+        oracles = {e["id"]: self.redact(" ".join(chunk_rows[c].text for c in _oracle_passage(e) if c in chunk_rows))
+                   for e in examples if e["oracle_in_context"]}
         facts = {p.id: self.redact(p.quote) for p in pairs}
         passages = {p.id: self.redact(p.answer) for p in pairs}  # the quoted fact with its context sentences
         total, done = tries(examples, config), [0]
@@ -271,6 +274,11 @@ class SynthJob:
                 "question": self.redact(c["question"]), "short_answer": self.redact(c["short_answer"]),
                 "kept": all(f["ok"] for f in c.get("filters", {}).values()) and "round_trip" in c.get("filters", {}),
                 "filters": {name: {**f, "reason": self.redact(f["reason"])} for name, f in c.get("filters", {}).items()}}
+
+
+def _oracle_passage(example: dict) -> list[int]:
+    """The chunk ids of the passage the prompt shows around the oracle (the oracle's first)."""
+    return example["passage_chunk_ids"][example["oracle_position"] - 1]
 
 
 def _vectors(embed: Callable[[list[str]], Any], texts: list[str]) -> np.ndarray:

@@ -52,7 +52,7 @@ def test_distill_retries_until_an_answer_passes_and_keeps_the_quote_otherwise():
     rows = [example("a", True), example("b", True), example("c", False)]
     good = "Hotel rates in Berlin are capped at 180 EUR per night and at 220 EUR in London [1]."
     generator = Scripted({"prompt a": [prompt.REFUSAL, good, good], "prompt b": ["No idea [2]."] * 3})
-    tally = distill(rows, {7: ORACLE}, {"a": FACT, "b": FACT}, generator, CFG)
+    tally = distill(rows, {"a": ORACLE, "b": ORACLE}, {"a": FACT, "b": FACT}, generator, CFG)
     assert rows[0]["answer"] == good and rows[0]["completion"] == prompt.completion(good)
     assert rows[0]["answer_source"] == "self" and rows[0]["distill_attempt"] == 1
     assert rows[1]["answer"] == "quote [1]" and rows[2]["answer"] == "quote [1]"  # rejected thrice; no oracle: untouched
@@ -98,7 +98,7 @@ def test_best_of_n_makes_every_try_and_keeps_the_best_ranked_accepted_answer():
 
     best = DistillConfig(samples=3, temperature=0.7, max_new_tokens=64, min_recall=0.6, min_coverage=0.3,
                          select="best")
-    tally = distill(rows, {7: ORACLE}, {"a": FACT, "b": FACT}, generator, best, rank=rank)
+    tally = distill(rows, {"a": ORACLE, "b": ORACLE}, {"a": FACT, "b": FACT}, generator, best, rank=rank)
     assert len(generator.requests) == 6  # an accepted first try does not stop the others
     assert rows[0]["answer"] == full and rows[0]["distill_attempt"] == 1
     assert rows[1]["answer"] == short and rows[1]["distill_attempt"] == 0  # the only accepted one: not ranked
@@ -107,7 +107,7 @@ def test_best_of_n_makes_every_try_and_keeps_the_best_ranked_accepted_answer():
     first = DistillConfig(**{**best.__dict__, "select": "first"})
     rows = [example("a", True)]
     generator = Scripted({"prompt a": [short, full, full]})
-    distill(rows, {7: ORACLE}, {"a": FACT}, generator, first)
+    distill(rows, {"a": ORACLE, "b": ORACLE}, {"a": FACT}, generator, first)
     assert rows[0]["answer"] == short and len(generator.requests) == 1
 
 
@@ -115,6 +115,6 @@ def test_best_of_n_without_a_ranker_is_an_error():
     import pytest
 
     with pytest.raises(ValueError, match="rank"):
-        distill([example("a", True)], {7: ORACLE}, {"a": FACT}, Scripted({}),
+        distill([example("a", True)], {"a": ORACLE, "b": ORACLE}, {"a": FACT}, Scripted({}),
                 DistillConfig(samples=2, temperature=0.7, max_new_tokens=64, min_recall=0.6, min_coverage=0.5,
                               select="best"))
