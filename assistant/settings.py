@@ -345,6 +345,11 @@ class SynthSettings(_Section):
         "try is made and the accepted one closest to the question with its quoted fact (embedder cosine) is kept "
         "(best-of-n distillation); costs `distill_samples` generations per example."
     )
+    distill_fallback: Literal["quote", "drop"] = Field(
+        "quote", description="An example none of whose tries is accepted: `quote` keeps the quoted target; `drop` "
+        "leaves it out (and refusal targets are cut back to `oracle_drop_fraction` of what remains), so the adapter "
+        "trains on the model's own accepted answers only (pure self-distillation)."
+    )
     distill_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the tries after the first.")
     distill_max_new_tokens: int = Field(96, ge=8, description="Cap per try, in tokens; an answer cut there is rejected.")
     distill_min_coverage: float = Field(

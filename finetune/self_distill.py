@@ -21,6 +21,7 @@ answer and the question with its quoted fact paragraph, the only reference a syn
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -71,12 +72,14 @@ def accept(answer: str, finish_reason: str, oracle: str, fact: str, position: in
 
 def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str], generator: Generator,
             cfg: DistillConfig, on_done: Callable[[int], None] | None = None,
-            rank: Callable[[dict, list[str]], list[float]] | None = None) -> dict[str, int]:
+            rank: Callable[[dict, list[str]], list[float]] | None = None,
+            log: list[dict] | None = None) -> dict[str, int]:
     """Replace the targets of `examples` (in place) where a try is accepted; returns the tally of outcomes.
 
     `oracles`: example id -> the oracle passage's text as the prompt shows it (with page expansion the whole page
     around the oracle chunk: the model may answer from any of it); `facts`: example id -> the fact sentence;
-    `rank(example, answers)` -> one score per answer, higher is better (needed by `select="best"`).
+    `rank(example, answers)` -> one score per answer, higher is better (needed by `select="best"`); `log` gets one
+    row per try (the example id, attempt, answer, finish reason and why it was refused, "" when accepted).
     """
     if cfg.select not in ("first", "best"):
         raise ValueError(f"select must be 'first' or 'best', not {cfg.select!r}")
@@ -94,6 +97,9 @@ def distill(examples: list[dict], oracles: dict[int, str], facts: dict[str, str]
         for example, (text, stats) in zip(pending, outputs):
             target, why = accept(text, stats.finish_reason, oracles[example["id"]], facts[example["id"]],
                                  example["oracle_position"], len(example["context_chunk_ids"]), cfg)
+            if log is not None:
+                log.append({"id": example["id"], "attempt": attempt, "answer": text, "finish": stats.finish_reason,
+                            "refused": why})
             if target is None:
                 tally[why] = tally.get(why, 0) + 1
             else:
@@ -126,3 +132,17 @@ def _request(example: dict, cfg: DistillConfig, attempt: int) -> GenerationReque
 def tries(examples: Sequence[dict], cfg: DistillConfig) -> int:
     """Upper bound on generations, for a progress bar."""
     return cfg.samples * sum(bool(e["oracle_in_context"]) for e in examples)
+
+
+def only_distilled(examples: list[dict], refusal_share: float, seed: int) -> list[dict]:
+    """The examples whose target is the model's own accepted answer, plus refusal targets (no oracle) cut back to
+    `refusal_share` of what is left in each split: dropping the quotes must not turn the set into a refusal set."""
+    rng = random.Random(seed)
+    kept = []
+    for side in ("train", "val"):
+        answered = [e for e in examples if e["split"] == side and e["oracle_in_context"] and e["answer_source"] == "self"]
+        refusals = [e for e in examples if e["split"] == side and not e["oracle_in_context"]]
+        room = round(refusal_share / (1 - refusal_share) * len(answered)) if refusal_share < 1 else len(refusals)
+        kept += answered + rng.sample(refusals, min(room, len(refusals)))
+    order = {id(e): n for n, e in enumerate(examples)}
+    return sorted(kept, key=lambda e: order[id(e)])

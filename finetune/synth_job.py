@@ -21,6 +21,7 @@ from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
 from finetune.raft import QaPair, build_examples, served_room_chars, split_by_chunk, split_by_document
+from finetune.self_distill import only_distilled
 from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
 from ingestion.page_expansion import PageExpander
@@ -120,7 +121,10 @@ class SynthJob:
                                       self.settings.chat.window_chars_without_pages),
             self.settings.chat.expand_pages, self._page_room,  # passages as chat serves them
         ) if pairs else []
-        distilled = self._distill(examples, pairs, chunk_rows, progress)
+        tries_log: list[dict] = []
+        distilled = self._distill(examples, pairs, chunk_rows, progress, tries_log)
+        if distilled and cfg.distill_fallback == "drop":
+            examples = only_distilled(examples, cfg.oracle_drop_fraction, cfg.seed)
 
         # --- save ----------------------------------------------------------------------------
         train = [e for e in examples if e["split"] == "train"]
@@ -128,6 +132,8 @@ class SynthJob:
         _write_jsonl(out_dir / "train.jsonl", train)
         _write_jsonl(out_dir / "val.jsonl", val)
         _write_jsonl(out_dir / "candidates.jsonl", [self._candidate_row(c) for c in candidates])
+        if tries_log:
+            _write_jsonl(out_dir / "distill_tries.jsonl", tries_log)  # every try and why it was refused
         result = SynthResult(out_dir, len(candidates), len(pairs), len(train), len(val), tally.rows(), golden_dupes)
         write_card(out_dir, {
             "collection": collection,
@@ -157,7 +163,8 @@ class SynthJob:
         gen = self.settings.generator
         return served_room_chars(gen.context_window_tokens, gen.max_new_tokens, question)
 
-    def _distill(self, examples: list[dict], pairs: list[QaPair], chunk_rows: dict, progress: Progress | None) -> dict:
+    def _distill(self, examples: list[dict], pairs: list[QaPair], chunk_rows: dict, progress: Progress | None,
+                 log: list[dict]) -> dict:
         """Self-distilled targets where the model's own answer passes (finetune.self_distill); {} when off."""
         cfg = self.cfg
         if not cfg.distill_samples or not examples:
@@ -185,7 +192,7 @@ class SynthJob:
             vectors = _vectors(embed, [f"{example['question']} {passages[example['id']]}", *answers])
             return [float(v @ vectors[0]) for v in vectors[1:]]
 
-        return distill(examples, oracles, facts, self.teacher.generator, config, advance, rank)
+        return distill(examples, oracles, facts, self.teacher.generator, config, advance, rank, log)
 
     # --- filters ---------------------------------------------------------------------------------
     def _text_filters(self, candidates: list[dict], tally: F.FilterTally) -> list[dict]:

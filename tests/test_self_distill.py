@@ -83,6 +83,12 @@ def test_the_synth_job_writes_self_distilled_targets_when_asked(settings, tmp_pa
     assert card["self_distilled"]["accepted"] == len(distilled) > 0
     for e in distilled:  # the fake answers with the first sentence of passage [1]: kept only where that is the oracle
         assert e["oracle_position"] == 1 and e["completion"].endswith("[1]") and e["completion"] != e["reasoning"]
+    tries = [json.loads(x) for x in (tmp_path / "ds" / "distill_tries.jsonl").read_text().splitlines()]
+    assert sum(t["refused"] == "" for t in tries) == len(distilled) and len(tries) >= len(distilled)
+    dropped = settings.model_copy(update={"synth": settings.synth.model_copy(update={"distill_fallback": "drop"})})
+    SynthJob(dropped, assembly.retriever(dropped), assembly.teacher(dropped, "fake"), None).run("default", tmp_path / "d2")
+    only = [json.loads(x) for x in (tmp_path / "d2" / "train.jsonl").read_text().splitlines()]
+    assert only and all(e["answer_source"] == "self" for e in only) and len(only) == len(distilled)
 
 
 def test_best_of_n_makes_every_try_and_keeps_the_best_ranked_accepted_answer():
@@ -118,3 +124,28 @@ def test_best_of_n_without_a_ranker_is_an_error():
         distill([example("a", True)], {"a": ORACLE, "b": ORACLE}, {"a": FACT}, Scripted({}),
                 DistillConfig(samples=2, temperature=0.7, max_new_tokens=64, min_recall=0.6, min_coverage=0.5,
                               select="best"))
+
+
+def test_every_try_is_logged_with_why_it_was_refused():
+    rows = [example("a", True)]
+    good = "Hotel rates in Berlin are capped at 180 EUR per night and at 220 EUR in London [1]."
+    log: list = []
+    distill(rows, {"a": ORACLE}, {"a": FACT}, Scripted({"prompt a": [prompt.REFUSAL, good]}), CFG, log=log)
+    assert [(r["attempt"], r["refused"]) for r in log] == [(0, "empty or refusal"), (1, "")]
+    assert log[1]["answer"] == good and log[1]["finish"] == "stop"
+
+
+def test_dropping_the_quotes_keeps_refusals_at_their_share():
+    from finetune.self_distill import only_distilled
+
+    def row(n, side, oracle, source):
+        return {"id": f"{side}{n}", "split": side, "oracle_in_context": oracle, "answer_source": source}
+
+    rows = [row(n, "train", True, "self") for n in range(6)] + [row(n, "train", True, "quote") for n in range(6, 20)]
+    rows += [row(n, "train", False, "quote") for n in range(20, 24)] + [row(0, "val", True, "self"),
+                                                                        row(1, "val", False, "quote")]
+    kept = only_distilled(rows, 0.25, seed=0)  # 6 answered in train -> room for 2 refusals; 1 in val -> 0
+    assert [r["id"] for r in kept if r["answer_source"] == "self"] == [f"train{n}" for n in range(6)] + ["val0"]
+    refusals = [r for r in kept if not r["oracle_in_context"]]
+    assert len(refusals) == 2 and all(r["split"] == "train" for r in refusals)
+    assert [r["id"] for r in kept] == [r["id"] for r in rows if r in kept]  # the dataset's order
