@@ -23,6 +23,8 @@ def test_an_answer_is_kept_only_when_grounded_covering_and_citing_the_oracle():
     assert accept("Employees may book any hotel they like in Paris and Rome [2].", "stop", ORACLE, FACT, 2, 4, CFG)[1] \
         == "not grounded in the oracle"
     assert accept("Rates in Berlin are capped [2].", "stop", ORACLE, FACT, 2, 4, CFG)[1] == "misses the fact"
+    invented = "In Berlin hotel rates are capped at 190 EUR per night, and in London at 220 EUR [2]."
+    assert accept(invented, "stop", ORACLE, FACT, 2, 4, CFG) == (None, "a number not in the oracle")
     assert coverage("180 EUR in Berlin", "The cap is 180 EUR in Berlin.") == 0.75  # cap, 180, eur, berlin: 3 of 4
 
 
