@@ -21,7 +21,7 @@ from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
 from finetune.raft import QaPair, build_examples, served_room_chars, split_by_chunk, split_by_document
-from finetune.self_distill import only_distilled
+from finetune.self_distill import DistillConfig, distill, only_distilled, tries
 from finetune.teacher import Teacher, TeacherOutput
 from ingestion.docstore import ChunkRow
 from ingestion.page_expansion import PageExpander
@@ -169,8 +169,6 @@ class SynthJob:
         cfg = self.cfg
         if not cfg.distill_samples or not examples:
             return {}
-        from finetune.self_distill import DistillConfig, distill, tries
-
         config = DistillConfig(cfg.distill_samples, cfg.distill_temperature, cfg.distill_max_new_tokens,
                                cfg.min_answer_recall, cfg.distill_min_coverage, cfg.seed, cfg.distill_select)
         # Grounded in the passage the prompt shows around the oracle (its whole page with page expansion), not only
