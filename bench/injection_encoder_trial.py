@@ -19,17 +19,15 @@ from typing import Sequence
 import _common as common
 import numpy as np
 
-CHUNK_KINDS = ("-doc", "-line", "-sentence")  # document text: judged at the chunk threshold
-
-
 def flagged(scores: np.ndarray, kinds: np.ndarray) -> tuple[dict[str, str], tuple[float, float]]:
     from guardrails.train_injection import calibrate
+    from guardrails.train_injection_encoder import DOCUMENT_KINDS
 
     t_input, t_chunk = calibrate(scores, kinds)
     out = {}
     for kind in sorted(set(kinds)):
         mask = kinds == kind
-        threshold = t_chunk if kind.endswith(CHUNK_KINDS) or kind == "crafted-indirect" else t_input
+        threshold = t_chunk if kind in DOCUMENT_KINDS else t_input
         out[kind] = f"{int((scores[mask] >= threshold).sum())}/{int(mask.sum())}"
     return out, (t_input, t_chunk)
 

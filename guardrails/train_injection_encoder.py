@@ -24,10 +24,11 @@ import numpy as np
 
 from guardrails.injection import DEFAULT_ENCODER_DIR, combine
 from guardrails.train_harmful_encoder import arguments, fine_tune, fold_of, ship
-from guardrails.train_injection import calibrate, fit_scores, prepare, rates
+from guardrails.train_injection import DOC_KINDS, calibrate, fit_scores, prepare, rates
 from guardrails.tuned_encoder import probabilities_of
 
-CHUNK_KINDS = ("-doc", "-line", "-sentence")  # document text: the chunk threshold decides it in service
+# Document text, benign and planted: the chunk threshold decides it in service.
+DOCUMENT_KINDS = DOC_KINDS + ("crafted-indirect",)
 
 
 def flags(scores: np.ndarray, kinds: np.ndarray, fold: np.ndarray, folds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,8 +43,7 @@ def flags(scores: np.ndarray, kinds: np.ndarray, fold: np.ndarray, folds: int) -
 
 def served(kinds: np.ndarray, as_input: np.ndarray, as_chunk: np.ndarray) -> dict[str, dict]:
     """Rates per kind as served: document text at the chunk threshold, everything else at the input threshold."""
-    doc = np.array([k.endswith(CHUNK_KINDS) or k == "crafted-indirect" for k in kinds])
-    return rates(kinds, np.where(doc, as_chunk, as_input))
+    return rates(kinds, np.where(np.isin(kinds, DOCUMENT_KINDS), as_chunk, as_input))
 
 
 def train(embedder, out: Path, folds: int = 3, epochs: int = 2, max_tokens: int = 128, seed: int = 0,
