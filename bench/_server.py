@@ -21,13 +21,13 @@ QUESTIONS = [
 ]
 
 
-def settings(max_queue: int = 64, max_new_tokens: int = 64, mode: str | None = None):
+def settings(max_queue: int = 64, max_new_tokens: int = 64, mode: str | None = None, **generator: Any):
     from assistant.settings import load_settings
 
     home = common.CACHE_ROOT / "api-kestrel"
     return load_settings(profile="default", environ={}, overrides={
         "home": str(home), "generator": {"cache_dir": str(common.CACHE_ROOT / "models"), "max_new_tokens": max_new_tokens,
-                                         **({"mode": mode} if mode else {})},
+                                         **({"mode": mode} if mode else {}), **generator},
         "server": {"max_queue": max_queue, "rate_limit_per_minute": 100000},
     })
 

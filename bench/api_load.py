@@ -1,13 +1,14 @@
 """Concurrent streaming clients against the embedded model, with a health probe alongside.
 
     .venv/bin/python bench/api_load.py [--clients 8,32] [--seconds 60] [--max-new-tokens 32]
-        [--modes transformers,openvino]
+        [--modes transformers:plain,transformers,openvino]
 
 For each client count: that many clients each POST /v1/chat (stream) in a loop for --seconds,
 reading every event; a separate probe GETs /healthz every 100 ms. Reported: answers completed,
 tokens/s served, p50/p95 answer latency, status counts (target: zero 5xx — the queue is sized to
 hold every client), /healthz p50/p95 (target p95 < 50 ms while generation runs). Each generator mode in
---modes runs the same rounds against its own server, one after the other, in one table.
+--modes runs the same rounds against its own server, one after the other, in one table; `transformers:plain`
+is the transformers backend with prompt lookup off (one token per forward pass).
 Writes bench/results/api_load.json.
 """
 
@@ -83,12 +84,15 @@ def main() -> int:
     p.add_argument("--clients", default="8,32")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--modes", default="transformers,openvino", help="generator.mode values, each its own server")
+    p.add_argument("--modes", default="transformers:plain,transformers,openvino",
+                   help="generator.mode values, each its own server (MODE:plain = prompt lookup off)")
     args = p.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     results = []
     for mode in args.modes.split(","):
-        settings = _server.settings(max_queue=max(counts) + 4, max_new_tokens=args.max_new_tokens, mode=mode)
+        engine, _, variant = mode.partition(":")
+        settings = _server.settings(max_queue=max(counts) + 4, max_new_tokens=args.max_new_tokens, mode=engine,
+                                    **({"prompt_lookup_tokens": 0} if variant == "plain" else {}))
         _server.ingest(settings)
         with _server.Live(settings) as live:
             for n in counts:

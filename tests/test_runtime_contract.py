@@ -78,9 +78,9 @@ def backend(request, tmp_path_factory):
     return TransformersGenerator(settings, root / "cache"), adapter
 
 
-def generate(generator, max_new_tokens=12, stop=(), adapter=None, cancel=None, prompt_text=PROMPT):
+def generate(generator, max_new_tokens=12, stop=(), adapter=None, cancel=None, prompt_text=PROMPT, **options):
     stats = GenerationStats()
-    request = GenerationRequest(prompt_text, max_new_tokens, list(stop), adapter=adapter)
+    request = GenerationRequest(prompt_text, max_new_tokens, list(stop), adapter=adapter, **options)
     pieces = list(generator.stream(request, cancel or threading.Event(), stats))
     assert all(isinstance(p, str) and p for p in pieces)
     return "".join(pieces), stats
@@ -256,3 +256,31 @@ def test_many_generations_equal_one_at_a_time_in_batches_of_mixed_lengths(backen
     assert [text.strip() for text, _ in many] == [text.strip() for text, _ in one_by_one]
     assert [s.completion_tokens for _, s in many] == [s.completion_tokens for _, s in one_by_one]
     assert sum(done) == len(prompts)
+
+
+def test_prompt_lookup_gives_one_at_a_time_tokens_in_fewer_passes(tmp_path):
+    """Greedy answers through prompt lookup equal plain one-token decoding, base and adapter, past the tiny model's
+    64-token sliding window (the KV cache is rolled back there too), while some passes accept several tokens."""
+    from assistant.runtime.transformers_backend import TransformersGenerator
+
+    base, adapter = tiny_model_dir(tmp_path)
+    generator = TransformersGenerator(GeneratorSettings(model=str(base), context_window_tokens=512), tmp_path / "c")
+    generator.load_adapter("v1", str(adapter))
+    lookup = generator.lookup
+    assert lookup is not None  # on by default
+    long_prompt = PROMPT + " " + " ".join(WORDS * 5) + "\nQuestion: hotel rate?\nAnswer:"  # > 64 tokens
+    prompts = [PROMPT, long_prompt, PROMPT.replace("hotel", "flight economy")]
+    for adapter_name in (None, "v1"):
+        for text in prompts:
+            generator.lookup = lookup
+            fast = generate(generator, 48, prompt_text=text, adapter=adapter_name)
+            generator.lookup = None
+            plain = generate(generator, 48, prompt_text=text, adapter=adapter_name)
+            assert fast == plain, (adapter_name, text[:40])
+    generator.lookup = lookup
+    assert generate(generator, 48, prompt_text=long_prompt)[1].prompt_tokens > 64
+    assert lookup.tokens > lookup.passes > 0  # drafts were accepted: fewer passes than tokens
+    # Sampled answers take one token per pass (lookup verifies greedy picks only).
+    passes = lookup.passes
+    generate(generator, 8, temperature=0.8, seed=1)
+    assert lookup.passes == passes

@@ -4,7 +4,9 @@ Decoding is our own loop over the KV cache rather than `model.generate` + a stre
 yields each token on the calling thread (already a worker thread of the inference queue), checks
 the cancel event between tokens and stops at a stop sequence without an extra thread per request.
 Because the loop itself decides when to stop, no StoppingCriteria is needed: a stop sequence or a
-set cancel event ends it before the next forward pass (cancel costs at most the token in flight).
+set cancel event ends it before the next forward pass (cancel costs at most the pass in flight).
+Greedy answers decode by prompt lookup (prompt_lookup.py): drafts copied from the prompt are checked
+several tokens per pass, with the tokens one-at-a-time decoding gives.
 
 Adapters are switched per request with peft's `set_adapter` / `disable_adapter`, which mutate the
 shared model: two threads generating at once would each run with the other's adapter. So one lock
@@ -23,6 +25,7 @@ from typing import Iterator
 from assistant import integrity
 from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.checkpoint import resolve_model_dir
+from assistant.runtime.prompt_lookup import PromptLookup
 from assistant.runtime.stops import StopScanner
 from assistant.settings import GeneratorSettings
 
@@ -55,6 +58,8 @@ class TransformersGenerator:
         self._lock = threading.Lock()
         self._adapters: dict[str, str] = {}
         self._line_breaks: list[int] | None = None  # see line_break_ids
+        self.lookup = (PromptLookup(settings.prompt_lookup_tokens, settings.prompt_lookup_max_tokens, self.eos_ids)
+                       if settings.prompt_lookup_tokens else None)
         for name, path in settings.adapters.items():
             self.load_adapter(name, path)
 
@@ -165,45 +170,40 @@ class TransformersGenerator:
         return nullcontext()
 
     def _decode(self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats) -> Iterator[str]:
-        torch = self.torch
         ids = self.tokenizer(request.prompt, return_tensors="pt")["input_ids"].to(self.settings.device)
         stats.prompt_tokens = int(ids.shape[1])
         room = self.context_window - stats.prompt_tokens
         if room <= 0:
             raise GeneratorError(f"the prompt ({stats.prompt_tokens} tokens) fills the {self.context_window}-token window")
         budget = min(request.max_new_tokens, room)
-        sampler = torch.Generator(device=ids.device).manual_seed(request.seed) if request.seed is not None else None
-        scanner, generated, emitted, past = StopScanner(request.stop, request.stop_repeats), [], "", None
+        scanner, generated, emitted = StopScanner(request.stop, request.stop_repeats), [], ""
         stats.finish_reason = "length"
-        step_input = ids
-        while len(generated) < budget:
+        if cancel.is_set():  # gone before the prefill
+            stats.finish_reason = "cancelled"
+            return
+        # Tokens are computed lazily: a forward pass runs only when the previous step's tokens are consumed,
+        # so a set cancel event or a stop sequence ends decoding before the next pass.
+        for token in self._tokens(request, ids, budget):
             if cancel.is_set():
                 stats.finish_reason = "cancelled"
                 return
-            # logits_to_keep=1: only the last position's logits (a 262k vocabulary × every prompt
-            # position would cost seconds and hundreds of MB at prefill).
-            out = self.model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
-            past, logits = out.past_key_values, out.logits[0, -1].float()
-            if request.inline_start and not generated:
-                logits[self.line_break_ids()] = float("-inf")
-            token = self._pick(logits, request.temperature, sampler)
             if token in self.eos_ids:
                 stats.finish_reason = "stop"
                 break
             generated.append(token)
             stats.completion_tokens = len(generated)
-            step_input = torch.tensor([[token]], device=ids.device)  # the next forward sees only the new token
             # Decode the whole completion each step: a character may span several tokens.
             text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            if text.endswith("\ufffd"):
-                continue  # half a multi-byte character; wait for the rest
-            piece = scanner.feed(text[len(emitted) :])
-            emitted = text
-            if piece:
-                yield piece
-            if scanner.stopped:
-                stats.finish_reason = "stop"
-                return
+            if not text.endswith("\ufffd"):  # else half a multi-byte character; wait for the rest
+                piece = scanner.feed(text[len(emitted) :])
+                emitted = text
+                if piece:
+                    yield piece
+                if scanner.stopped:
+                    stats.finish_reason = "stop"
+                    return
+            if len(generated) >= budget:
+                break
         # Whatever was held back (a possible stop prefix, or a character still incomplete) is final now.
         rest = self.tokenizer.decode(generated, skip_special_tokens=True)[len(emitted) :] if generated else ""
         tail = scanner.feed(rest) + scanner.flush()
@@ -211,6 +211,28 @@ class TransformersGenerator:
             stats.finish_reason = "stop"
         if tail:
             yield tail
+
+    def _tokens(self, request: GenerationRequest, ids, budget: int) -> Iterator[int]:
+        """The completion's token ids: greedy answers through prompt lookup (same tokens, fewer passes), sampled
+        ones a token per pass."""
+        torch = self.torch
+        # logits_to_keep=1: only the last position's logits (a 262k vocabulary × every prompt
+        # position would cost seconds and hundreds of MB at prefill).
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        past, logits = out.past_key_values, out.logits[0, -1].float()
+        if request.inline_start:
+            logits[self.line_break_ids()] = float("-inf")
+        sampler = torch.Generator(device=ids.device).manual_seed(request.seed) if request.seed is not None else None
+        token = self._pick(logits, request.temperature, sampler)
+        yield token
+        if self.lookup is not None and request.temperature <= 0:
+            yield from self.lookup.continue_greedy(self.model, ids, past, token, budget)
+            return
+        while True:  # the consumer stops at EOS, a stop sequence or the budget
+            out = self.model(input_ids=torch.tensor([[token]], device=ids.device), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            token = self._pick(out.logits[0, -1].float(), request.temperature, sampler)
+            yield token
 
     def _pick(self, logits, temperature: float, sampler) -> int:
         if temperature <= 0:

@@ -1,0 +1,118 @@
+"""Prompt-lookup decoding vs one-token-per-pass decoding, same transformers backend, same real RAG prompts, one run.
+
+    .venv/bin/python bench/prompt_lookup.py [--limit 30] [--adapter DIR] [--home DIR] [--models DIR]
+        [--short 2] [--long 15]
+
+Prompts: Contoso dev questions (answerable and unanswerable, in file order) through ragtune's own retrieval
+and prompt (`ChatService.prepare` + `generation_request`: the served cap, stop sequences, repeated-line
+stop and inline start), so each answer is what `/v1/chat` would stream. Each prompt is answered twice,
+alternating which decoder goes first: plain (`generator.lookup = None`) and prompt lookup. Reported per
+model (base, and `--adapter` if given): decode tok/s = tokens after the first / time after the first
+token, summed over answers; time to first token; answers whose text is identical; tokens per forward
+pass. Writes bench/results/prompt_lookup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from pathlib import Path
+
+import _common as common
+
+from assistant.runtime.base import GenerationStats
+
+
+def timed(generator, request) -> dict:
+    stats, first, at_first, pieces = GenerationStats(), None, 0, []
+    started = time.perf_counter()
+    for piece in generator.stream(request, threading.Event(), stats):
+        if first is None:
+            first, at_first = time.perf_counter(), stats.completion_tokens
+        pieces.append(piece)
+    end = time.perf_counter()
+    first = first or end
+    return {"text": "".join(pieces), "tokens": stats.completion_tokens, "ttft_s": first - started,
+            "decode_tokens": max(0, stats.completion_tokens - at_first), "decode_s": end - first, "total_s": end - started}
+
+
+def summarise(runs: list[dict]) -> dict:
+    decode_s = sum(r["decode_s"] for r in runs)
+    ttfts = sorted(r["ttft_s"] for r in runs)
+    return {"answers": len(runs), "tokens": sum(r["tokens"] for r in runs),
+            "decode_tok_s": sum(r["decode_tokens"] for r in runs) / decode_s if decode_s else float("nan"),
+            "ttft_p50_s": ttfts[len(ttfts) // 2], "total_s": sum(r["total_s"] for r in runs)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--home", type=Path, default=common.CACHE_ROOT / "naive-rag-contoso", help="ragtune home with the Contoso index (ingested if empty)")
+    p.add_argument("--models", type=Path, default=Path(".pytest_cache/d/ragtune-models"), help="checkpoint cache")
+    p.add_argument("--limit", type=int, default=30, help="Contoso dev questions (0 = all 145)")
+    p.add_argument("--adapter", type=Path, help="a LoRA adapter directory, answered with as well")
+    p.add_argument("--short", type=int, default=2, help="generator.prompt_lookup_tokens")
+    p.add_argument("--long", type=int, default=15, help="generator.prompt_lookup_max_tokens")
+    args = p.parse_args()
+    from assistant import assembly
+    from assistant.chat_service import ChatRequest
+    from assistant.settings import load_settings
+
+    common.require_contoso()
+    settings = load_settings(profile="default", overrides={
+        "home": str(args.home), "generator": {"cache_dir": str(args.models), "mode": "transformers",
+                                              "prompt_lookup_tokens": args.short, "prompt_lookup_max_tokens": args.long}})
+    retriever = assembly.retriever(settings)
+    if not retriever.store.docstore.collections():
+        common.console.print(f"ingesting the Contoso PDFs into {args.home} ...")
+        assembly.ingest_job(settings).run(common.contoso_pdfs(), "contoso")
+        retriever = assembly.retriever(settings)
+    generator = assembly.generator(settings)
+    lookup = generator.lookup
+    models = [("base", None)]
+    if args.adapter:
+        generator.load_adapter("bench", str(args.adapter))
+        models.append(("adapter", "bench"))
+    service = assembly.chat_service(settings, retriever, generator)
+    golden = common.load_golden() + common.load_golden(common.CONTOSO_GOLDEN.with_name("unanswerable.dev.jsonl"))
+    golden = golden[: args.limit] if args.limit else golden
+    results: dict[str, dict] = {}
+    for label, adapter in models:
+        runs: dict[str, list[dict]] = {"plain": [], "lookup": []}
+        passes, tokens = lookup.passes, lookup.tokens
+        for index, row in enumerate(golden):
+            request = ChatRequest(row["question"], collections=["contoso"], adapter=adapter)
+            prepared = service.prepare(request)
+            if prepared.prompt_text is None:  # the retrieval gate answered without the model
+                continue
+            generation = service.generation_request(request, prepared)
+            order = ("plain", "lookup") if index % 2 == 0 else ("lookup", "plain")  # neither always runs warm
+            for name in order:
+                generator.lookup = lookup if name == "lookup" else None
+                runs[name].append(timed(generator, generation))
+            common.console.print(f"  {label} {index + 1}/{len(golden)}: {runs['plain'][-1]['tokens']} tokens, "
+                                 f"{runs['plain'][-1]['decode_s']:.1f} s -> {runs['lookup'][-1]['decode_s']:.1f} s",
+                                 style="dim")
+        generator.lookup = lookup
+        same = sum(a["text"] == b["text"] for a, b in zip(runs["plain"], runs["lookup"]))
+        results[label] = {name: summarise(r) for name, r in runs.items()}
+        results[label].update(identical=same, tokens_per_pass=(lookup.tokens - tokens) / max(1, lookup.passes - passes),
+                              speedup=results[label]["lookup"]["decode_tok_s"] / results[label]["plain"]["decode_tok_s"])
+    rows = [(label, r["plain"]["answers"], r["plain"]["tokens"], f"{r['plain']['decode_tok_s']:.1f}",
+             f"{r['lookup']['decode_tok_s']:.1f}", f"{r['speedup']:.2f}x", f"{r['plain']['ttft_p50_s']:.2f} / "
+             f"{r['lookup']['ttft_p50_s']:.2f}", f"{r['plain']['total_s']:.0f} / {r['lookup']['total_s']:.0f}",
+             f"{r['identical']} of {r['plain']['answers']}", f"{r['tokens_per_pass']:.2f}")
+            for label, r in results.items()]
+    common.console.print(common.table(
+        f"Prompt lookup ({args.short} / {args.long} draft tokens) vs one token per pass, Contoso dev, transformers fp32",
+        ["model", "answers", "tokens", "plain tok/s", "lookup tok/s", "decode", "TTFT p50 s", "total s",
+         "identical", "tokens/pass"], rows))
+    path = common.write_json("prompt_lookup", {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
+                                               "environment": common.environment()})
+    common.console.print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
