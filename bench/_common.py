@@ -64,6 +64,18 @@ def contoso_pdfs() -> list[Path]:
     return sorted(CONTOSO_DOCS.glob("*.pdf"))
 
 
+def contoso_retriever(settings):
+    """The retriever of `settings.home`, ingesting the Contoso PDFs there first if it holds no collection."""
+    from assistant import assembly
+
+    retriever = assembly.retriever(settings)
+    if not retriever.store.docstore.collections():
+        console.print(f"ingesting the Contoso PDFs into {settings.home} ...")
+        assembly.ingest_job(settings).run(contoso_pdfs(), "contoso")
+        retriever = assembly.retriever(settings)
+    return retriever
+
+
 def load_golden(path: Path = CONTOSO_GOLDEN) -> list[dict[str, Any]]:
     rows = []
     with path.open(encoding="utf-8") as handle:

@@ -207,11 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     common.require_contoso()
     settings = load_settings(profile="default", overrides={"home": str(args.home), "generator": {"cache_dir": str(args.models)}})
-    retriever = assembly.retriever(settings)
-    if not retriever.store.docstore.collections():
-        common.console.print(f"ingesting the Contoso PDFs into {args.home} ...")
-        assembly.ingest_job(settings).run(common.contoso_pdfs(), "contoso")
-        retriever = assembly.retriever(settings)
+    retriever = common.contoso_retriever(settings)
     generator = assembly.generator(settings)
     if args.adapter:
         generator.load_adapter("bench", str(args.adapter))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import _common as common
 
-from assistant.runtime.base import GenerationStats
+from assistant.runtime.base import GenerationRequest, GenerationStats
 
 
 def timed(generator, request) -> dict:
@@ -63,11 +63,7 @@ def main() -> int:
     settings = load_settings(profile="default", overrides={
         "home": str(args.home), "generator": {"cache_dir": str(args.models), "mode": "transformers",
                                               "prompt_lookup_tokens": args.short, "prompt_lookup_max_tokens": args.long}})
-    retriever = assembly.retriever(settings)
-    if not retriever.store.docstore.collections():
-        common.console.print(f"ingesting the Contoso PDFs into {args.home} ...")
-        assembly.ingest_job(settings).run(common.contoso_pdfs(), "contoso")
-        retriever = assembly.retriever(settings)
+    retriever = common.contoso_retriever(settings)
     generator = assembly.generator(settings)
     lookup = generator.lookup
     models = [("base", None)]
@@ -78,6 +74,7 @@ def main() -> int:
     golden = common.load_golden() + common.load_golden(common.CONTOSO_GOLDEN.with_name("unanswerable.dev.jsonl"))
     golden = golden[: args.limit] if args.limit else golden
     results: dict[str, dict] = {}
+    timed(generator, GenerationRequest("Question: warm-up?\nAnswer:", 4))  # first-call allocations, outside the timings
     for label, adapter in models:
         runs: dict[str, list[dict]] = {"plain": [], "lookup": []}
         passes, tokens = lookup.passes, lookup.tokens
