@@ -76,6 +76,27 @@ def contoso_retriever(settings):
     return retriever
 
 
+def timed_stream(generator, request) -> dict[str, Any]:
+    """Stream one generation and time it: TTFT = call -> first text piece; decode = tokens after the first piece
+    over the time after it (seconds; tok/s where a bench divides them)."""
+    import threading
+    import time
+
+    from assistant.runtime.base import GenerationStats
+
+    stats, first, at_first, pieces = GenerationStats(), None, 0, []
+    started = time.perf_counter()
+    for piece in generator.stream(request, threading.Event(), stats):
+        if first is None:
+            first, at_first = time.perf_counter(), stats.completion_tokens
+        pieces.append(piece)
+    end = time.perf_counter()
+    first = first or end
+    return {"text": "".join(pieces), "tokens": stats.completion_tokens, "prompt_tokens": stats.prompt_tokens,
+            "ttft_s": first - started, "decode_tokens": max(0, stats.completion_tokens - at_first),
+            "decode_s": end - first, "total_s": end - started}
+
+
 def load_golden(path: Path = CONTOSO_GOLDEN) -> list[dict[str, Any]]:
     rows = []
     with path.open(encoding="utf-8") as handle:

@@ -20,14 +20,13 @@ import argparse
 import json
 import os
 import statistics
-import threading
 import time
 from pathlib import Path
 
 import _common as common
 
 from assistant import prompt
-from assistant.runtime.base import GenerationRequest, GenerationStats
+from assistant.runtime.base import GenerationRequest
 from assistant.runtime.checkpoint import resolve_model_dir
 from assistant.settings import GeneratorSettings
 
@@ -93,18 +92,9 @@ def train_adapters(checkpoint: Path, root: Path) -> dict[str, str]:
 
 
 def timed(generator, text: str, tokens: int, adapter=None) -> dict:
-    stats, first, at_first = GenerationStats(), None, 0
-    started = time.perf_counter()
-    pieces = []
-    for piece in generator.stream(GenerationRequest(text, tokens, [], adapter=adapter), threading.Event(), stats):
-        if first is None:
-            first, at_first = time.perf_counter(), stats.completion_tokens
-        pieces.append(piece)
-    end = time.perf_counter()
-    n = stats.completion_tokens
-    rate = (n - at_first) / (end - first) if end > first and n > at_first else float("nan")
-    return {"ttft_s": first - started, "tokens": n, "tps": rate, "prompt_tokens": stats.prompt_tokens,
-            "text": "".join(pieces)}
+    run = common.timed_stream(generator, GenerationRequest(text, tokens, [], adapter=adapter))
+    run["tps"] = run["decode_tokens"] / run["decode_s"] if run["decode_s"] > 0 and run["decode_tokens"] else float("nan")
+    return run
 
 
 def agreeing_tokens(tokenizer, reference: str, other: str, cap: int) -> int:

@@ -16,26 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
-import time
 from pathlib import Path
 
 import _common as common
 
-from assistant.runtime.base import GenerationRequest, GenerationStats
-
-
-def timed(generator, request) -> dict:
-    stats, first, at_first, pieces = GenerationStats(), None, 0, []
-    started = time.perf_counter()
-    for piece in generator.stream(request, threading.Event(), stats):
-        if first is None:
-            first, at_first = time.perf_counter(), stats.completion_tokens
-        pieces.append(piece)
-    end = time.perf_counter()
-    first = first or end
-    return {"text": "".join(pieces), "tokens": stats.completion_tokens, "ttft_s": first - started,
-            "decode_tokens": max(0, stats.completion_tokens - at_first), "decode_s": end - first, "total_s": end - started}
+from assistant.runtime.base import GenerationRequest
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -48,7 +33,8 @@ def summarise(runs: list[dict]) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--home", type=Path, default=common.CACHE_ROOT / "naive-rag-contoso", help="ragtune home with the Contoso index (ingested if empty)")
+    p.add_argument("--home", type=Path, default=common.CACHE_ROOT / "naive-rag-contoso",
+                   help="ragtune home with the Contoso index (ingested if empty)")
     p.add_argument("--models", type=Path, default=Path(".pytest_cache/d/ragtune-models"), help="checkpoint cache")
     p.add_argument("--limit", type=int, default=30, help="Contoso dev questions (0 = all 145)")
     p.add_argument("--adapter", type=Path, help="a LoRA adapter directory, answered with as well")
@@ -74,7 +60,8 @@ def main() -> int:
     golden = common.load_golden() + common.load_golden(common.CONTOSO_GOLDEN.with_name("unanswerable.dev.jsonl"))
     golden = golden[: args.limit] if args.limit else golden
     results: dict[str, dict] = {}
-    timed(generator, GenerationRequest("Question: warm-up?\nAnswer:", 4))  # first-call allocations, outside the timings
+    # First-call allocations, outside the timings.
+    common.timed_stream(generator, GenerationRequest("Question: warm-up?\nAnswer:", 4))
     for label, adapter in models:
         runs: dict[str, list[dict]] = {"plain": [], "lookup": []}
         passes, tokens = lookup.passes, lookup.tokens
@@ -87,7 +74,7 @@ def main() -> int:
             order = ("plain", "lookup") if index % 2 == 0 else ("lookup", "plain")  # neither always runs warm
             for name in order:
                 generator.lookup = lookup if name == "lookup" else None
-                runs[name].append(timed(generator, generation))
+                runs[name].append(common.timed_stream(generator, generation))
             common.console.print(f"  {label} {index + 1}/{len(golden)}: {runs['plain'][-1]['tokens']} tokens, "
                                  f"{runs['plain'][-1]['decode_s']:.1f} s -> {runs['lookup'][-1]['decode_s']:.1f} s",
                                  style="dim")

@@ -94,6 +94,7 @@ def test_inline_start_keeps_the_first_token_off_a_new_line_streamed_and_batched(
 def test_prompt_lookup_keeps_the_real_models_greedy_tokens_past_the_sliding_window(generator, tmp_path):
     """Prompt lookup (the default for greedy answers) against one-token decoding on the real model, base and a
     random LoRA adapter, on a RAG prompt longer than Gemma 3's 512-token local window."""
+    import torch
     from peft import LoraConfig, get_peft_model
 
     long_docs = DOCS + [prompt.PromptDoc("remote_work_policy.md", None, "Hybrid work",
@@ -103,17 +104,8 @@ def test_prompt_lookup_keeps_the_real_models_greedy_tokens_past_the_sliding_wind
     lookup = generator.lookup
     assert lookup is not None
     passes, tokens = lookup.passes, lookup.tokens
-    adapter = None
-    for round_ in range(2):
-        if round_ == 1:  # a random adapter on the resident model moves the answers; lookup must follow them
-            import torch
 
-            torch.manual_seed(0)
-            config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-            tuned = get_peft_model(generator.model.__class__.from_pretrained(generator.model.name_or_path), config)
-            tuned.save_pretrained(tmp_path / "adapter")
-            generator.load_adapter("lookup-test", str(tmp_path / "adapter"))
-            adapter = "lookup-test"
+    def same_answers(adapter):
         for question in questions:
             request = GenerationRequest(prompt.render(long_docs, question), 64, list(prompt.STOP_SEQUENCES),
                                         adapter=adapter, inline_start=True)
@@ -126,6 +118,15 @@ def test_prompt_lookup_keeps_the_real_models_greedy_tokens_past_the_sliding_wind
                 generator.lookup = lookup
             assert stats.prompt_tokens > 512
             assert fast == plain, (adapter, question)
+
+    same_answers(None)
+    # A random adapter on the resident model moves the answers; lookup must follow them.
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    tuned = get_peft_model(generator.model.__class__.from_pretrained(generator.model.name_or_path), config)
+    tuned.save_pretrained(tmp_path / "adapter")
+    generator.load_adapter("lookup-test", str(tmp_path / "adapter"))
+    same_answers("lookup-test")
     assert lookup.tokens - tokens > lookup.passes - passes > 0  # several tokens per pass on average
 
 

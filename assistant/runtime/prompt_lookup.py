@@ -3,8 +3,9 @@ prompt and check them all in one forward pass.
 
 After each step the last three tokens (else two, else one) are looked up in the prompt and the answer so
 far (transformers' `PromptLookupCandidateGenerator` does the n-gram search and takes the first match), the
-tokens that followed them become a draft, and the model runs once over [last token] + draft. Its greedy pick at every position accepts the draft up to
-the first disagreement, plus the model's own token there; the KV cache is cut back to what was accepted
+tokens that followed them become a draft, and the model runs once over [last token] + draft. Its greedy pick
+at every position accepts the draft up to the first disagreement, plus the model's own token there; the KV
+cache is cut back to what was accepted
 (`activate_past_recording` lets Gemma 3's sliding-window layers roll back too). The tokens are the ones
 one-at-a-time greedy decoding gives: the same argmax of the same model; only the summation order inside a
 multi-row matmul differs (bench/prompt_lookup.py compares them token by token).
