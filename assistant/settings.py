@@ -194,6 +194,12 @@ class GeneratorSettings(_Section):
         15, ge=0, le=64, description="transformers mode: draft length after a draft was accepted whole (the answer "
         "is copying a passage).",
     )
+    bf16_shortlist: int = Field(
+        8, ge=0, le=256, description="transformers mode on a CPU with bfloat16 units, prompt lookup: each pick is "
+        "shortlisted from a bfloat16 copy of the output layer (+2 bytes per weight: 335 MB for Gemma 3 270M), this "
+        "many candidates recomputed in float32 and the best proven by an error bound (else the float32 product), so "
+        "the tokens stay float32 greedy's; 0 = float32 output layer only.",
+    )
     stop_repeated_lines: bool = Field(
         True, description="End an answer before a line that repeats an earlier one (list numbers and [n] tags "
         "ignored), as a small model looping to the token cap does; the answer stays a prefix of what the model "

@@ -9,7 +9,8 @@ stop and inline start), so each answer is what `/v1/chat` would stream. Each pro
 alternating which decoder goes first: plain (`generator.lookup = None`) and prompt lookup. Reported per
 model (base, and `--adapter` if given): decode tok/s = tokens after the first / time after the first
 token, summed over answers; time to first token; answers whose text is identical; tokens per forward
-pass. Writes bench/results/prompt_lookup.json.
+pass. Where the CPU multiplies bfloat16, prompt lookup runs twice: with the float32 output layer only
+(`lookup-f32`) and with the bfloat16 shortlist (`lookup`, as served: generator.bf16_shortlist), in rotating order. Writes bench/results/prompt_lookup.json.
 """
 
 from __future__ import annotations
@@ -59,39 +60,51 @@ def main() -> int:
     service = assembly.chat_service(settings, retriever, generator)
     golden = common.load_golden() + common.load_golden(common.CONTOSO_GOLDEN.with_name("unanswerable.dev.jsonl"))
     golden = golden[: args.limit] if args.limit else golden
+    head = lookup.head
+    decoders = ["plain", "lookup-f32", "lookup"] if head is not None else ["plain", "lookup"]
     results: dict[str, dict] = {}
     # First-call allocations, outside the timings.
     common.timed_stream(generator, GenerationRequest("Question: warm-up?\nAnswer:", 4))
     for label, adapter in models:
-        runs: dict[str, list[dict]] = {"plain": [], "lookup": []}
+        runs: dict[str, list[dict]] = {name: [] for name in decoders}
         passes, tokens = lookup.passes, lookup.tokens
+        checked, fallbacks = (head.checked, head.fallbacks) if head else (0, 0)
         for index, row in enumerate(golden):
             request = ChatRequest(row["question"], collections=["contoso"], adapter=adapter)
             prepared = service.prepare(request)
             if prepared.prompt_text is None:  # the retrieval gate answered without the model
                 continue
             generation = service.generation_request(request, prepared)
-            order = ("plain", "lookup") if index % 2 == 0 else ("lookup", "plain")  # neither always runs warm
-            for name in order:
-                generator.lookup = lookup if name == "lookup" else None
+            shift = index % len(decoders)  # each decoder runs first, second, ... in turn: none always runs warm
+            for name in decoders[shift:] + decoders[:shift]:
+                generator.lookup = None if name == "plain" else lookup
+                lookup.head = head if name == "lookup" else None
                 runs[name].append(common.timed_stream(generator, generation))
             common.console.print(f"  {label} {index + 1}/{len(golden)}: {runs['plain'][-1]['tokens']} tokens, "
-                                 f"{runs['plain'][-1]['decode_s']:.1f} s -> {runs['lookup'][-1]['decode_s']:.1f} s",
-                                 style="dim")
-        generator.lookup = lookup
-        same = sum(a["text"] == b["text"] for a, b in zip(runs["plain"], runs["lookup"]))
+                                 + " -> ".join(f"{runs[n][-1]['decode_s']:.1f} s" for n in decoders), style="dim")
+        generator.lookup, lookup.head = lookup, head
         results[label] = {name: summarise(r) for name, r in runs.items()}
-        results[label].update(identical=same, tokens_per_pass=(lookup.tokens - tokens) / max(1, lookup.passes - passes),
-                              speedup=results[label]["lookup"]["decode_tok_s"] / results[label]["plain"]["decode_tok_s"])
-    rows = [(label, r["plain"]["answers"], r["plain"]["tokens"], f"{r['plain']['decode_tok_s']:.1f}",
-             f"{r['lookup']['decode_tok_s']:.1f}", f"{r['speedup']:.2f}x", f"{r['plain']['ttft_p50_s']:.2f} / "
-             f"{r['lookup']['ttft_p50_s']:.2f}", f"{r['plain']['total_s']:.0f} / {r['lookup']['total_s']:.0f}",
-             f"{r['identical']} of {r['plain']['answers']}", f"{r['tokens_per_pass']:.2f}")
-            for label, r in results.items()]
+        results[label].update(
+            identical={n: sum(a["text"] == b["text"] for a, b in zip(runs["plain"], runs[n])) for n in decoders[1:]},
+            passes=lookup.passes - passes, tokens_per_pass=(lookup.tokens - tokens) / max(1, lookup.passes - passes),
+            shortlist_rows=(head.checked - checked) if head else 0,
+            shortlist_fallbacks=(head.fallbacks - fallbacks) if head else 0,
+            speedup={n: results[label][n]["decode_tok_s"] / results[label]["plain"]["decode_tok_s"] for n in decoders[1:]})
+    rows = []
+    for label, r in results.items():
+        for name in decoders:
+            s = r[name]
+            rows.append((label, name, s["answers"], s["tokens"], f"{s['decode_tok_s']:.1f}",
+                         "1.00x" if name == "plain" else f"{r['speedup'][name]:.2f}x", f"{s['ttft_p50_s']:.2f}",
+                         f"{s['total_s']:.0f}", "-" if name == "plain" else f"{r['identical'][name]} of {s['answers']}"))
     common.console.print(common.table(
-        f"Prompt lookup ({args.short} / {args.long} draft tokens) vs one token per pass, Contoso dev, transformers fp32",
-        ["model", "answers", "tokens", "plain tok/s", "lookup tok/s", "decode", "TTFT p50 s", "total s",
-         "identical", "tokens/pass"], rows))
+        f"Prompt lookup ({args.short} / {args.long} draft tokens) vs one token per pass, Contoso dev, transformers fp32 "
+        "(lookup-f32: float32 output layer; lookup: bfloat16 shortlist, as served)",
+        ["model", "decoder", "answers", "tokens", "decode tok/s", "vs plain", "TTFT p50 s", "total s",
+         "identical to plain"], rows))
+    for label, r in results.items():
+        common.console.print(f"{label}: {r['tokens_per_pass']:.2f} tokens per lookup pass; shortlist rows "
+                             f"{r['shortlist_rows']}, full-product fallbacks {r['shortlist_fallbacks']}")
     path = common.write_json("prompt_lookup", {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
                                                "environment": common.environment()})
     common.console.print(f"wrote {path}")

@@ -284,3 +284,22 @@ def test_prompt_lookup_gives_one_at_a_time_tokens_in_fewer_passes(tmp_path):
     passes = lookup.passes
     generate(generator, 8, temperature=0.8, seed=1)
     assert lookup.passes == passes
+
+
+def test_the_bf16_shortlist_follows_its_setting_and_the_cpu(tmp_path):
+    """Prompt lookup's picks go through the bfloat16 shortlist where the CPU multiplies bfloat16 natively (the
+    equality test above then covers it), and never when `generator.bf16_shortlist` is 0."""
+    import torch
+
+    from assistant.runtime.transformers_backend import TransformersGenerator
+
+    base, _ = tiny_model_dir(tmp_path)
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    on = TransformersGenerator(GeneratorSettings(model=str(base), context_window_tokens=512), tmp_path / "c")
+    assert (on.lookup.head is not None) == native
+    if native:
+        generate(on, 24)
+        assert on.lookup.head.checked >= on.lookup.passes > 0
+    off = TransformersGenerator(GeneratorSettings(model=str(base), context_window_tokens=512, bf16_shortlist=0),
+                                tmp_path / "c")
+    assert off.lookup.head is None

@@ -25,6 +25,7 @@ from typing import Iterator
 from assistant import integrity
 from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.checkpoint import resolve_model_dir
+from assistant.runtime.greedy_head import GreedyHead
 from assistant.runtime.prompt_lookup import PromptLookup
 from assistant.runtime.stops import StopScanner
 from assistant.settings import GeneratorSettings
@@ -58,10 +59,22 @@ class TransformersGenerator:
         self._lock = threading.Lock()
         self._adapters: dict[str, str] = {}
         self._line_breaks: list[int] | None = None  # see line_break_ids
-        self.lookup = (PromptLookup(settings.prompt_lookup_tokens, settings.prompt_lookup_max_tokens, self.eos_ids)
+        self.lookup = (PromptLookup(settings.prompt_lookup_tokens, settings.prompt_lookup_max_tokens, self.eos_ids,
+                                    head=self._greedy_head())
                        if settings.prompt_lookup_tokens else None)
         for name, path in settings.adapters.items():
             self.load_adapter(name, path)
+
+    def _greedy_head(self) -> GreedyHead | None:
+        """The bfloat16 shortlist for prompt lookup's picks (greedy_head.py), where the CPU multiplies bfloat16
+        natively; elsewhere a bfloat16 product is slower than float32, so the float32 output layer alone."""
+        if not self.settings.bf16_shortlist or self.settings.device != "cpu":
+            return None
+        cpu = self.torch.cpu  # native bfloat16 dot products (AVX512-BF16 or AMX), not oneDNN's emulation
+        if not (cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()):
+            log.info("generator: this CPU has no bfloat16 matrix units; prompt lookup uses the float32 output layer")
+            return None
+        return GreedyHead.of(self.model, self.settings.bf16_shortlist)
 
     # --- protocol -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
