@@ -98,15 +98,18 @@ class IngestSettings(_Section):
 
 class IndexSettings(_Section):
     type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
-        "auto", description="FAISS index type; `auto` = flat below `auto_approximate_min_vectors`, HNSW above."
+        "auto", description="FAISS index type; `auto` = flat below `auto_approximate_min_vectors`, IVF above "
+        "(recall@10 0.96 at 1M real-text chunks where HNSW kept 0.76-0.91; README, Measured numbers)."
     )
     auto_approximate_min_vectors: int = Field(
-        50_000, ge=1, description="Vector count from which `auto` switches from exact (flat) to HNSW search."
+        50_000, ge=1, description="Vector count from which `auto` switches from exact (flat) to IVF search."
     )
     hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam width.")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam width (recall vs latency).")
-    ivf_nprobe: int = Field(16, ge=1, description="IVF lists probed per query.")
+    ivf_nprobe: int = Field(
+        64, ge=1, description="IVF lists probed per query (of 4·√n lists). At 1M real-text chunks: 16 -> recall@10 "
+        "0.89, 64 -> 0.96 at a p95 of 2.8 ms on 2 cores (README, Measured numbers).")
 
 
 class RetrievalSettings(_Section):

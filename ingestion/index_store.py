@@ -33,7 +33,7 @@ from ingestion.bm25_index import BM25Index
 from ingestion.doc_match import DocumentMatcher
 from ingestion.docstore import DocStore
 from ingestion.embedder import Embedder
-from ingestion.vector_index import VectorIndex, choose_type
+from ingestion.vector_index import VectorIndex, choose_type, ivf_lists
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class IndexStore:
         """The saved FAISS file patched to `generation` (chunks added since it was built, chunks deleted), saved;
         None when it must be rebuilt instead: no usable file, a file from before chunk ids were monotonic (no
         `next_id`), ids that do not add up, another index type now due, an update that would more than double the
-        index (IVF then retrains its lists), or HNSW tombstones over TOMBSTONE_SHARE of its vectors."""
+        index (IVF then retrains its lists), an IVF grown over 4x since its lists were trained, or HNSW tombstones over TOMBSTONE_SHARE of its vectors."""
         faiss_path, meta_path = self._paths(collection)
         try:
             meta = json.loads(meta_path.read_text())
@@ -226,6 +226,8 @@ class IndexStore:
             return None
         if choose_type(self.settings, len(kept_expected) + len(added)) != index.kind:
             return None
+        if index.kind == "ivf" and index.lists < ivf_lists(len(kept_expected) + len(added)) // 2:
+            return None  # grown over 4x since its lists were trained: each list too long, retrain
         add_ids, vectors = self.docstore.vectors_from(collection, self.embedder.dim, next_id)
         index.update(add_ids, vectors, removed)
         self._save_dense(collection, generation, index, strict=True)

@@ -18,9 +18,18 @@ from assistant.settings import IndexSettings
 
 
 def choose_type(settings: IndexSettings, count: int) -> str:
+    """`auto`: exact search below `auto_approximate_min_vectors`, IVF above. Not HNSW: on 1M real-text chunks
+    (bench/scale_corpus.py + bench/faiss_latency.py --vectors) HNSW kept recall@10 at 0.76 (efSearch 128) to 0.91
+    (efConstruction 200, efSearch 512) against exact search, IVF at nprobe 64 kept 0.96 at a p95 of 2.8 ms; and
+    IVF deletes for real where HNSW leaves tombstones."""
     if settings.type != "auto":
         return settings.type
-    return "hnsw" if count >= settings.auto_approximate_min_vectors else "flat"
+    return "ivf" if count >= settings.auto_approximate_min_vectors else "flat"
+
+
+def ivf_lists(count: int) -> int:
+    """4·√n lists (FAISS's rule of thumb), at most one per 39 vectors (k-means wants that many points per list)."""
+    return max(1, min(int(4 * math.sqrt(count)), count // 39))
 
 
 class VectorIndex:
@@ -44,13 +53,13 @@ class VectorIndex:
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, settings: IndexSettings) -> "VectorIndex":
         kind = choose_type(settings, len(ids))
-        if kind == "ivf" and len(ids) < 1000:
-            kind = "flat"  # IVF needs enough vectors to train its lists; exact search is cheap here
+        if kind == "ivf" and not len(ids):
+            kind = "flat"  # nothing to train lists on
         if kind == "hnsw":
             base = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = settings.hnsw_ef_construction
         elif kind == "ivf":
-            nlist = max(16, int(4 * math.sqrt(len(ids))))
+            nlist = ivf_lists(len(ids))
             quantizer = faiss.IndexFlatIP(dim)
             base = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             base.train(vectors)
@@ -114,6 +123,12 @@ class VectorIndex:
             params = self._params(faiss.IDSelectorNot(inner))  # `inner` stays referenced until the search is done
         scores, ids = self.index.search(query, k, params=params)
         return scores, ids
+
+    @property
+    def lists(self) -> int:
+        """IVF lists (0 for other kinds)."""
+        inner = faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap2) else self.index
+        return int(inner.nlist) if isinstance(inner, faiss.IndexIVF) else 0
 
     def _params(self, selector):
         if self.kind == "hnsw":

@@ -1,4 +1,4 @@
-"""The approximate FAISS path a large collection takes: `index.type: auto` switches to HNSW at
+"""The approximate FAISS path a large collection takes: `index.type: auto` switches to IVF at
 `index.auto_approximate_min_vectors`; HNSW and IVF keep recall@10 against exact search, honour document filters,
 survive a save/load, and serve a real ingest end to end."""
 
@@ -31,11 +31,13 @@ def recall_at_10(approx: VectorIndex, exact: VectorIndex, queries: np.ndarray) -
     return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
 
 
-def test_auto_switches_to_hnsw_at_the_threshold():
+def test_auto_switches_to_ivf_at_the_threshold():
     settings = IndexSettings(auto_approximate_min_vectors=300)
     vectors = clustered(300)
     assert VectorIndex.build(np.arange(299), vectors[:299], DIM, settings).kind == "flat"
-    assert VectorIndex.build(np.arange(300), vectors, DIM, settings).kind == "hnsw"
+    index = VectorIndex.build(np.arange(300), vectors, DIM, settings)
+    assert index.kind == "ivf" and index.lists == 7  # one list per 39 vectors at most (k-means' minimum)
+    assert VectorIndex.build(np.arange(1_000_000)[:1], vectors[:1], DIM, IndexSettings(type="ivf")).lists == 1
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
@@ -55,10 +57,10 @@ def test_approximate_search_keeps_recall_filters_and_survives_a_reload(kind, tmp
     assert loaded.kind == kind and np.array_equal(loaded.search(queries, 10)[1], approx.search(queries, 10)[1])
 
 
-def test_a_collection_over_the_threshold_is_served_by_hnsw_end_to_end(tmp_path):
+def test_a_collection_over_the_threshold_is_served_by_ivf_end_to_end(tmp_path):
     settings = settings_for(tmp_path / "home", index={"auto_approximate_min_vectors": 2})
     assert assembly.ingest_job(settings).run([make_corpus(tmp_path / "docs", DOCS)]).exit_code() == 0
     store = assembly.index_store(settings, readonly=True)
-    assert store.dense("default").kind == "hnsw"
+    assert store.dense("default").kind == "ivf"
     hits = Retriever(store, settings.retrieval).search("hotel rates per night in Berlin", k=3)
     assert hits and hits[0].document.endswith("travel.md")

@@ -157,3 +157,27 @@ def test_a_patch_that_cannot_be_saved_leaves_a_usable_index(built, monkeypatch):
     retriever = assembly.retriever(settings)  # the docstore committed; the old file is stale and rebuilt in memory
     hits = retriever.search("password rotation", k=1, mode="dense")
     assert hits and hits[0].document == "security.md"
+
+
+def test_ivf_patches_small_changes_and_retrains_after_growing_fourfold(tmp_path, monkeypatch):
+    """IVF (what `auto` picks for large collections) patches an ingest in place, deletions included, and rebuilds
+    once the collection has grown past four times the size its lists were trained for (each list too long)."""
+    settings = settings_for(tmp_path / "home", index={"type": "ivf"})
+    page = "# Office {i}\n\n## Hours\n\nOffice {i} opens at {h} am.\n\n## Desks\n\nOffice {i} has {d} desks to book.\n"
+    offices = {f"office{i}.md": page.format(i=i, h=7 + i % 3, d=20 + i) for i in range(40)}
+    docs = make_corpus(tmp_path / "docs", {**DOCS, **offices})
+    ingest(settings, docs)
+    first = assembly.index_store(settings, readonly=True).dense("default")
+    lists, initial = first.lists, first.live_size
+    builds = count_builds(monkeypatch)
+    (docs / "security.md").write_text(MORE["security.md"], encoding="utf-8")
+    ingest(settings, docs)
+    assert builds == [] and sidecar(settings)["type"] == "ivf"  # patched
+    assert_same_as_a_rebuild(settings)
+    builds.clear()  # the check above builds a fresh index to compare with
+    for i in range(40, 400):  # many more chunks, added in one ingest smaller than the index doubling rule's
+        (docs / f"office{i}.md").write_text(page.format(i=i, h=7 + i % 3, d=20 + i), encoding="utf-8")
+    ingest(settings, docs)
+    assert len(builds) == 1 and builds[0] > 4 * initial  # retrained on every chunk, not patched
+    assert assembly.index_store(settings, readonly=True).dense("default").lists > 2 * lists
+    assert_same_as_a_rebuild(settings)
