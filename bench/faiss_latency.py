@@ -6,7 +6,7 @@
 
 For each size: synthetic L2-normalised random vectors (dim 384, fixed seed), built through
 `ingestion.vector_index.VectorIndex.build` with `IndexSettings(type=...)` (other index settings at
-their defaults: HNSW M 32 / efConstruction 80 / efSearch 128, IVF nlist = max(16, 4*sqrt(n)) /
+their defaults: HNSW M 32 / efConstruction 80 / efSearch 128, IVF nlist = min(4*sqrt(n), n/39) /
 nprobe 64). Queries are noisy copies of stored vectors (noise of norm --noise, then normalised),
 so each query has a true nearest neighbour. Reported per index: build seconds, p50/p95 latency of
 single-query `VectorIndex.search` (ours) and of raw `index.search` on the same FAISS object, their
