@@ -7,7 +7,7 @@ generation does not match the docstore (a crash between the writes) is ignored a
 the FAISS file is: the docstore stays the source of truth.
 
 Large collections score with bm25s's numba backend (numba is in the lock): at 1M chunks a query took p50 / p95
-8.7 / 43.2 ms with numpy and 2.9 / 6.8 ms with numba (bench/scale_corpus.py's corpus, 230 golden questions). Below
+9.3 / 40.8 ms with numpy and 3.1 / 6.7 ms with numba (bench/scale_corpus.py, 230 golden questions). Below
 NUMBA_MIN_CHUNKS numpy stays: numba compiles on the first search of every process (4.7 s measured here), which a
 small collection never wins back.
 """

@@ -200,7 +200,8 @@ class IndexStore:
         """The saved FAISS file patched to `generation` (chunks added since it was built, chunks deleted), saved;
         None when it must be rebuilt instead: no usable file, a file from before chunk ids were monotonic (no
         `next_id`), ids that do not add up, another index type now due, an update that would more than double the
-        index (IVF then retrains its lists), an IVF grown over 4x since its lists were trained, or HNSW tombstones over TOMBSTONE_SHARE of its vectors."""
+        index (IVF then retrains its lists), an IVF grown over 4x since its lists were trained, or HNSW tombstones
+        over TOMBSTONE_SHARE of its vectors."""
         faiss_path, meta_path = self._paths(collection)
         try:
             meta = json.loads(meta_path.read_text())
