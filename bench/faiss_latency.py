@@ -16,8 +16,8 @@ often the source vector comes back first. Also which type `choose_type` picks by
 `--vectors DIR` replaces the random vectors by a real-text corpus from bench/scale_corpus.py (DIR/vectors.npy,
 the first n of them per size; default size: all) and the noisy copies by its real questions (DIR/queries.npy);
 recall@k is then against exact search over the same vectors, and src@1 is not defined. "with ties" counts a
-result as found when it scores at least the exact k-th result (a corpus with near-duplicate chunks has many). `--sweep` also times the
-query-time knobs of each approximate index without rebuilding it (IVF nprobe 16-128, HNSW efSearch 64-512).
+result as found when it scores at least the exact k-th result (a corpus with near-duplicate chunks has many).
+`--sweep` also times the query-time knobs of each approximate index without rebuilding it (IVF nprobe 16-128, HNSW efSearch 64-512).
 Memory: the process's resident-set growth while the index is built and held (`rss_mb`).
 
 A 1M HNSW build takes minutes on 2 cores and IVF trains k-means on every vector (nlist 4000 at
@@ -223,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     swept = measure(index, queries, args.k)
                     point = {field: value, "ours_p50_ms": swept["ours_p50_ms"], "ours_p95_ms": swept["ours_p95_ms"],
                              f"recall@{args.k}": None if truth is None else recall_at(swept["ids"], truth, args.k),
-                             f"tie_recall@{args.k}": None if truth is None else tie_recall(swept["scores"], truth_scores, args.k)}
+                             f"tie_recall@{args.k}": None if truth is None
+                             else tie_recall(swept["scores"], truth_scores, args.k)}
                     entry["sweep"].append(point)
                     common.console.print(f"  {field} {value}: p50 / p95 {point['ours_p50_ms']:.2f} / "
                                          f"{point['ours_p95_ms']:.2f} ms, recall {point[f'recall@{args.k}']}, "
@@ -262,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.console.print(f"choose_type default (type auto, switch at {default.auto_approximate_min_vectors:,}): {picks}")
 
     payload = {
-        "benchmark": "faiss_latency", "vectors": str(args.vectors) if args.vectors else "random", "dim": DIM, "queries": args.queries, "k": args.k, "noise": args.noise,
+        "benchmark": "faiss_latency", "vectors": str(args.vectors) if args.vectors else "random", "dim": DIM,
+        "queries": args.queries, "k": args.k, "noise": args.noise,
         "seed": args.seed, "sizes": sizes, "skip": sorted(skip),
         "choose_type_default": {str(n): choose_type(default, n) for n in sizes},
         "index_settings_default": default.model_dump(), "results": results,

@@ -10,7 +10,8 @@ alternating which decoder goes first: plain (`generator.lookup = None`) and prom
 model (base, and `--adapter` if given): decode tok/s = tokens after the first / time after the first
 token, summed over answers; time to first token; answers whose text is identical; tokens per forward
 pass. Where the CPU multiplies bfloat16, prompt lookup runs twice: with the float32 output layer only
-(`lookup-f32`) and with the bfloat16 shortlist (`lookup`, as served: generator.bf16_shortlist), in rotating order. Writes bench/results/prompt_lookup.json.
+(`lookup-f32`) and with the bfloat16 shortlist (`lookup`, as served: generator.bf16_shortlist), in rotating
+order. Writes bench/results/prompt_lookup.json.
 """
 
 from __future__ import annotations
@@ -89,14 +90,16 @@ def main() -> int:
             passes=lookup.passes - passes, tokens_per_pass=(lookup.tokens - tokens) / max(1, lookup.passes - passes),
             shortlist_rows=(head.checked - checked) if head else 0,
             shortlist_fallbacks=(head.fallbacks - fallbacks) if head else 0,
-            speedup={n: results[label][n]["decode_tok_s"] / results[label]["plain"]["decode_tok_s"] for n in decoders[1:]})
+            speedup={n: results[label][n]["decode_tok_s"] / results[label]["plain"]["decode_tok_s"]
+                     for n in decoders[1:]})
     rows = []
     for label, r in results.items():
         for name in decoders:
             s = r[name]
             rows.append((label, name, s["answers"], s["tokens"], f"{s['decode_tok_s']:.1f}",
                          "1.00x" if name == "plain" else f"{r['speedup'][name]:.2f}x", f"{s['ttft_p50_s']:.2f}",
-                         f"{s['total_s']:.0f}", "-" if name == "plain" else f"{r['identical'][name]} of {s['answers']}"))
+                         f"{s['total_s']:.0f}",
+                         "-" if name == "plain" else f"{r['identical'][name]} of {s['answers']}"))
     common.console.print(common.table(
         f"Prompt lookup ({args.short} / {args.long} draft tokens) vs one token per pass, Contoso dev, transformers fp32 "
         "(lookup-f32: float32 output layer; lookup: bfloat16 shortlist, as served)",

@@ -125,7 +125,8 @@ def main() -> int:
     from assistant.settings import load_settings
 
     common.require_contoso()
-    embedder_settings = {"mode": args.embedder, "batch_size": 64, **({"cache_dir": str(args.models)} if args.models else {})}
+    embedder_settings = {"mode": args.embedder, "batch_size": 64,
+                         **({"cache_dir": str(args.models)} if args.models else {})}
     home = load_settings(profile="default", overrides={"home": str(args.home)})
     common.contoso_retriever(home)  # setup: the sentence source (the home's own embedder ingests it if empty)
     embedder = assembly.embedder(load_settings(profile="default", overrides={
@@ -151,7 +152,8 @@ def main() -> int:
             ("embedding texts/s", common.fmt(embedding["texts_per_s"])), ("questions", len(asked))]
     if result["bm25"]:
         b = result["bm25"]
-        rows += [("BM25 build s", common.fmt(b["build_s"])), ("BM25 peak RSS growth MB", common.fmt(b["peak_rss_growth_mb"])),
+        rows += [("BM25 build s", common.fmt(b["build_s"])),
+                 ("BM25 peak RSS growth MB", common.fmt(b["peak_rss_growth_mb"])),
                  ("BM25 p50 / p95 ms", f"{b['p50_ms']:.1f} / {b['p95_ms']:.1f}")]
     common.console.print(common.table("Real-text corpus at scale", ["measure", "value"], rows))
     common.console.print(f"wrote {path} and {args.out}", style="dim")

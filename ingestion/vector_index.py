@@ -32,6 +32,11 @@ def ivf_lists(count: int) -> int:
     return max(1, min(int(4 * math.sqrt(count)), count // 39))
 
 
+def _inner(index: faiss.Index) -> faiss.Index:
+    """The index an IndexIDMap2 wraps, as its own type (flat, HNSW or IVF)."""
+    return faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+
+
 class VectorIndex:
     def __init__(self, index: faiss.Index, kind: str, settings: IndexSettings, deleted: np.ndarray | None = None):
         self.index = index
@@ -73,7 +78,7 @@ class VectorIndex:
     @classmethod
     def load(cls, path: Path, settings: IndexSettings, deleted: np.ndarray | None = None) -> "VectorIndex":
         index = faiss.read_index(str(path))
-        inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+        inner = _inner(index)
         kind = "hnsw" if isinstance(inner, faiss.IndexHNSW) else "ivf" if isinstance(inner, faiss.IndexIVF) else "flat"
         return cls(index, kind, settings, deleted)
 
@@ -127,7 +132,7 @@ class VectorIndex:
     @property
     def lists(self) -> int:
         """IVF lists (0 for other kinds)."""
-        inner = faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap2) else self.index
+        inner = _inner(self.index)
         return int(inner.nlist) if isinstance(inner, faiss.IndexIVF) else 0
 
     def _params(self, selector):
@@ -138,7 +143,7 @@ class VectorIndex:
         return faiss.SearchParameters(sel=selector)
 
     def _tune(self) -> None:
-        inner = faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap2) else self.index
+        inner = _inner(self.index)
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = self.settings.hnsw_ef_search
         elif isinstance(inner, faiss.IndexIVF):

@@ -59,7 +59,8 @@ def test_a_large_collection_scores_with_numba_and_finds_what_numpy_finds(tmp_pat
     from ingestion import bm25_index
     from ingestion.bm25_index import BM25Index
 
-    texts = [f"office {i} opens at {7 + i % 3} am and has {20 + i} desks; parking costs {i % 5} euro" for i in range(300)]
+    texts = [f"office {i} opens at {7 + i % 3} am and has {20 + i} desks; parking costs {i % 5} euro"
+             for i in range(300)]
     texts += ["hotel rates in Berlin are capped at 120 EUR a night", "economy flights under six hours"]
     ids = np.arange(len(texts), dtype=np.int64) * 3 + 7
     plain = BM25Index(ids, texts)

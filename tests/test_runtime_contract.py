@@ -289,12 +289,11 @@ def test_prompt_lookup_gives_one_at_a_time_tokens_in_fewer_passes(tmp_path):
 def test_the_bf16_shortlist_follows_its_setting_and_the_cpu(tmp_path):
     """Prompt lookup's picks go through the bfloat16 shortlist where the CPU multiplies bfloat16 natively (the
     equality test above then covers it), and never when `generator.bf16_shortlist` is 0."""
-    import torch
-
+    from assistant.runtime.greedy_head import native_bf16
     from assistant.runtime.transformers_backend import TransformersGenerator
 
     base, _ = tiny_model_dir(tmp_path)
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    native = native_bf16()
     on = TransformersGenerator(GeneratorSettings(model=str(base), context_window_tokens=512), tmp_path / "c")
     assert (on.lookup.head is not None) == native
     if native:

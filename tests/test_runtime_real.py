@@ -98,6 +98,8 @@ def test_prompt_lookup_keeps_the_real_models_greedy_tokens_past_the_sliding_wind
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from assistant.runtime.greedy_head import native_bf16
+
     long_docs = DOCS + [prompt.PromptDoc("remote_work_policy.md", None, "Hybrid work",
                                          "Hybrid staff work on site at least two days a week and agree the days "
                                          "with their manager. " * 30)]
@@ -129,7 +131,7 @@ def test_prompt_lookup_keeps_the_real_models_greedy_tokens_past_the_sliding_wind
     generator.load_adapter("lookup-test", str(tmp_path / "adapter"))
     same_answers("lookup-test")
     assert lookup.tokens - tokens > lookup.passes - passes > 0  # several tokens per pass on average
-    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+    if native_bf16():
         assert lookup.head is not None and lookup.head.checked > lookup.passes - passes
 
 

@@ -12,7 +12,8 @@ the float32 argmax (up to the summation order of one dot product, as with any mu
 The bound, per hidden row h and any token j off the shortlist (its bfloat16 logit at most the first one
 left off, `edge`): true logit a_j ≤ g(edge) + E, where g(x) = x + |x|·2⁻⁷ undoes the rounding of the
 bfloat16 output (g is increasing, so the edge bounds every token below it) and
-E = max‖W_j − bf16(W_j)‖·‖h‖ + max‖bf16(W_j)‖·‖h − bf16(h)‖ + (float32 accumulation, 640·2⁻²⁴·max‖W_j‖·‖h‖)
+E = max‖W_j − bf16(W_j)‖·‖h‖ + max‖bf16(W_j)‖·‖h − bf16(h)‖
+    + (float32 accumulation, 640·2⁻²⁴·max‖W_j‖·‖h‖)
 covers the rounding of the inputs. `checked` / `fallbacks` count rows and full-product rows (benches read them).
 """
 
@@ -21,6 +22,14 @@ from __future__ import annotations
 # Relative rounding of a bfloat16 result: 2⁻⁸ for 8 significant bits, doubled so that the bound also holds
 # when it is applied to the rounded value instead of the exact one.
 BF16_OUTPUT = 2.0 ** -7
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere oneDNN emulates it, slower
+    than float32, and the shortlist would cost time."""
+    import torch
+
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 class GreedyHead:

@@ -25,7 +25,7 @@ from typing import Iterator
 from assistant import integrity
 from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.checkpoint import resolve_model_dir
-from assistant.runtime.greedy_head import GreedyHead
+from assistant.runtime.greedy_head import GreedyHead, native_bf16
 from assistant.runtime.prompt_lookup import PromptLookup
 from assistant.runtime.stops import StopScanner
 from assistant.settings import GeneratorSettings
@@ -70,8 +70,7 @@ class TransformersGenerator:
         natively; elsewhere a bfloat16 product is slower than float32, so the float32 output layer alone."""
         if not self.settings.bf16_shortlist or self.settings.device != "cpu":
             return None
-        cpu = self.torch.cpu  # native bfloat16 dot products (AVX512-BF16 or AMX), not oneDNN's emulation
-        if not (cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()):
+        if not native_bf16():
             log.info("generator: this CPU has no bfloat16 matrix units; prompt lookup uses the float32 output layer")
             return None
         return GreedyHead.of(self.model, self.settings.bf16_shortlist)
