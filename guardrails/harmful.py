@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from guardrails import fast_injection, gibberish
+from guardrails.harmful_encoder import message_scores
 from guardrails.obfuscation import reveal
 
 DEFAULT_HARMFUL_MODEL = Path(__file__).with_name("harmful_model.npz")
@@ -166,8 +167,8 @@ class HarmfulRail:
     def score_input(self, text: str, vector_of: Callable[[str], np.ndarray] | None = None) -> HarmfulScore:
         if self.encoder is not None:
             part = parts([text])[0]
-            return HarmfulScore(float(self.encoder.probabilities([part.readable])[0]), self.input_threshold,
-                                part.suffixed)
+            score = message_scores(self.encoder.probabilities, [part.readable])[0]
+            return HarmfulScore(float(score), self.input_threshold, part.suffixed)
         return self._score(text, self.input_threshold, vector_of)
 
     def score_output(self, text: str, vector_of: Callable[[str], np.ndarray] | None = None) -> HarmfulScore:

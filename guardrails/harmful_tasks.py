@@ -251,13 +251,31 @@ BENIGN_ADVICE: list[str] = [
 
 def task_rows(seed: int = 0, suffix=None) -> list[dict]:
     """Harmful tasks (plain, framed, suffixed: one group per task) and benign twins (plain, some framed alike);
-    harmful and benign procedural answers (the output side).
+    harmful and benign procedural answers (the output side). The second batch (guardrails/harmful_kinds.py) draws
+    from its own random stream, so the first batch's rows stay as they were.
 
     `suffix(rng)` makes an optimised-looking suffix (harmful_data.gibberish_suffix; passed in to avoid a cycle)."""
-    rng = random.Random(seed + 7)
+    from guardrails.harmful_kinds import MORE_BENIGN_TASKS, MORE_HARMFUL_TASKS
+
+    rows = _task_batch(random.Random(seed + 7), HARMFUL_TASKS, BENIGN_TASKS, suffix, {}, 0)
+    first = {category: len(tasks) for category, tasks in HARMFUL_TASKS.items()}
+    rows += _task_batch(random.Random(seed + 11), MORE_HARMFUL_TASKS, MORE_BENIGN_TASKS, suffix, first,
+                        len(BENIGN_TASKS))
+    rows += [{"text": t, "label": 1, "kind": "toxic-answer", "method": "answer", "group": f"harmful-answer-{i}",
+              "family": "answer"} for i, t in enumerate(HARMFUL_ANSWERS)]
+    rows += [{"text": t, "label": 0, "kind": "benign-answer", "method": "answer", "group": f"procedure-{i}",
+              "family": "answer"} for i, t in enumerate(BENIGN_PROCEDURES)]
+    rows += [{"text": t, "label": 0, "kind": "benign-answer", "method": "answer", "group": f"advice-{i}",
+              "family": "answer"} for i, t in enumerate(BENIGN_ADVICE)]
+    return rows
+
+
+def _task_batch(rng: random.Random, harmful: dict[str, list[str]], benign: list[str], suffix,
+                offsets: dict[str, int], benign_offset: int) -> list[dict]:
+    """One batch's task rows; group numbers continue after `offsets` (per category) and `benign_offset`."""
     rows = []
-    for category, tasks in HARMFUL_TASKS.items():
-        for i, task in enumerate(tasks):
+    for category, tasks in harmful.items():
+        for i, task in enumerate(tasks, start=offsets.get(category, 0)):
             group = f"task-{category}-{i}"
             frame = rng.randrange(len(TASK_FRAMES))
             framed = TASK_FRAMES[frame].format(T=task, t=task[0].lower() + task[1:])
@@ -270,13 +288,7 @@ def task_rows(seed: int = 0, suffix=None) -> list[dict]:
             if suffix is not None:
                 rows.append({"text": f"{task} {suffix(rng)}", "label": 1, "kind": "crafted-harmful",
                              "method": "DSN", "group": group, "family": "suffix"})
-    rows += [{"text": t, "label": 1, "kind": "toxic-answer", "method": "answer", "group": f"harmful-answer-{i}",
-              "family": "answer"} for i, t in enumerate(HARMFUL_ANSWERS)]
-    rows += [{"text": t, "label": 0, "kind": "benign-answer", "method": "answer", "group": f"procedure-{i}",
-              "family": "answer"} for i, t in enumerate(BENIGN_PROCEDURES)]
-    rows += [{"text": t, "label": 0, "kind": "benign-answer", "method": "answer", "group": f"advice-{i}",
-              "family": "answer"} for i, t in enumerate(BENIGN_ADVICE)]
-    for i, task in enumerate(BENIGN_TASKS):
+    for i, task in enumerate(benign, start=benign_offset):
         rows.append({"text": f"{task}.", "label": 0, "kind": "safe-task", "method": "plain", "group": f"safe-task-{i}",
                      "family": "task"})
         if i % 4 == 0:  # a benign task in a role-play frame is still benign

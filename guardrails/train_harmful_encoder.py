@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from guardrails.harmful_encoder import DEFAULT_ENCODER_DIR, logits_of, probabilities_of, save_head
+from guardrails.harmful_encoder import DEFAULT_ENCODER_DIR, logits_of, message_scores, probabilities_of, save_head
 from guardrails.train_harmful import calibrate, decide, load_dataset, rates
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["query", "key", "value", "dense"]}
@@ -30,7 +30,7 @@ LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["que
 
 def fine_tune(base_dir: Path, texts: Sequence[str], labels: np.ndarray, epochs: int, max_tokens: int, seed: int,
               lr: float = 5e-4, batch_size: int = 32, progress: str = ""):
-    """(peft model, head weight, head bias) trained with class-balanced BCE."""
+    """(peft model, head weight, head bias) trained with class-balanced BCE, the learning rates decaying linearly."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModel, AutoTokenizer
@@ -46,6 +46,10 @@ def fine_tune(base_dir: Path, texts: Sequence[str], labels: np.ndarray, epochs: 
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor((1 - positive) / max(positive, 1e-6)))
     rng = np.random.default_rng(seed)
     steps = epochs * ((len(texts) + batch_size - 1) // batch_size)
+    # the learning rate falls linearly to 0 over the run: at a constant rate the last steps left the shipped model
+    # wherever its last batches pushed it (it refused 0.86 of the JailbreakBench requests it had trained on, while
+    # the transfer model, which never saw them, refused 0.94)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: max(0.0, 1.0 - step / steps))
     done, started = 0, time.perf_counter()
     model.train()
     for _ in range(epochs):
@@ -57,6 +61,7 @@ def fine_tune(base_dir: Path, texts: Sequence[str], labels: np.ndarray, epochs: 
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            schedule.step()
             done += 1
             if done % 25 == 0 or done == steps:
                 print(f"  {progress} step {done}/{steps} loss {loss.item():.3f} "
@@ -107,7 +112,9 @@ def train(base_dir: Path, embedder_id: str, rows: list[dict], out: Path, folds: 
                                      max_tokens, seed, progress=name)
         if keep is not None:  # a model that never saw these rows, to try on whole pipelines (bench/harmful.py)
             save(model, keep, w, b, embedder_id, max_tokens, *calibrate(oof[train_idx], kinds[train_idx]), {})
-        return probabilities_of(model, tok, [texts[i] for i in test_idx], max_tokens, w, b)
+        # scored as served: the whole message or its worst sentence (harmful_encoder.message_scores)
+        return message_scores(lambda batch: probabilities_of(model, tok, batch, max_tokens, w, b),
+                              [texts[i] for i in test_idx])
 
     oof = np.full(len(rows), np.nan)
     if folds >= 2:
