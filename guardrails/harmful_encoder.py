@@ -2,9 +2,11 @@
 and a linear head), trained by guardrails/train_harmful_encoder.py and shipped in guardrails/harmful_encoder/.
 
 Why: the logistic regression of harmful.py over the frozen sentence vector transfers poorly to another benchmark's
-requests (JailbreakBench goals never trained on, refused on the same rows: plain 0.58, role play 0.48,
-gibberish-suffixed 0.61); tuning the encoder itself lifted that to 0.80 / 0.62 / 0.83 (harmful_encoder/report.json,
-"transfer_jbb_flag_rate"; README, Measured numbers). Its thresholds are the input and output ones.
+requests (JailbreakBench goals never trained on, refused on the same rows: plain 0.64, role play 0.48,
+gibberish-suffixed 0.71, harmful_model.json); tuning the encoder itself refused 0.74 / 0.74 / 0.82 in the shipped
+recipe's transfer run (harmful_encoder/report.json, "transfer_jbb_flag_rate"); 0.80 / 0.62 / 0.83 before the second
+batch of tasks and 0.94 / 0.87 / 0.97 with it at a constant learning rate: single transfer runs differ by up to 0.2
+(README, Measured numbers). Its thresholds are the input and output ones.
 
 A message scores the higher of the whole text and its worst sentence (`message_scores`): role-play attacks state the
 harmful task in one sentence among harmless framing, and the mean-pooled vector of the whole dilutes it. In four

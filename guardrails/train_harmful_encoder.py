@@ -8,7 +8,7 @@ out-of-fold scores) -> thresholds from the benign out-of-fold scores (train_harm
 the linear rail) -> transfer (trained without any JailbreakBench row, scored on them) -> the shipped adapter on all
 rows -> save adapter, head and report.json (resolved config, rates per kind, seconds). Per-fold flags use thresholds
 calibrated on the other folds' out-of-fold scores, so a fold's own benign rows never set its threshold.
-About 45 minutes on 2 cores with 3 folds and 2 epochs (2,807 s measured, partly beside other jobs).
+About 35 minutes on 2 cores with 3 folds and 2 epochs (2,030 s measured on a quiet machine).
 """
 
 from __future__ import annotations
