@@ -25,7 +25,7 @@ import numpy as np
 
 def second_batch_keys() -> set[tuple[str, str]]:
     from guardrails.harmful_data import gibberish_suffix
-    from guardrails.harmful_tasks import second_batch_rows
+    from guardrails.harmful_kinds import second_batch_rows
 
     return {(r["text"], r["group"]) for r in second_batch_rows(0, gibberish_suffix)}
 

@@ -255,6 +255,8 @@ def task_rows(seed: int = 0, suffix=None) -> list[dict]:
     from its own random stream, so the first batch's rows stay as they were.
 
     `suffix(rng)` makes an optimised-looking suffix (harmful_data.gibberish_suffix; passed in to avoid a cycle)."""
+    from guardrails.harmful_kinds import second_batch_rows  # it builds on this module's tables
+
     rows = _task_batch(random.Random(seed + 7), HARMFUL_TASKS, BENIGN_TASKS, suffix, {}, 0)
     rows += second_batch_rows(seed, suffix)
     rows += [{"text": t, "label": 1, "kind": "toxic-answer", "method": "answer", "group": f"harmful-answer-{i}",
@@ -264,15 +266,6 @@ def task_rows(seed: int = 0, suffix=None) -> list[dict]:
     rows += [{"text": t, "label": 0, "kind": "benign-answer", "method": "answer", "group": f"advice-{i}",
               "family": "answer"} for i, t in enumerate(BENIGN_ADVICE)]
     return rows
-
-
-def second_batch_rows(seed: int = 0, suffix=None) -> list[dict]:
-    """The rows of guardrails/harmful_kinds.py's tasks and twins, numbered after the first batch's groups."""
-    from guardrails.harmful_kinds import MORE_BENIGN_TASKS, MORE_HARMFUL_TASKS
-
-    first = {category: len(tasks) for category, tasks in HARMFUL_TASKS.items()}
-    return _task_batch(random.Random(seed + 11), MORE_HARMFUL_TASKS, MORE_BENIGN_TASKS, suffix, first,
-                       len(BENIGN_TASKS))
 
 
 def _task_batch(rng: random.Random, harmful: dict[str, list[str]], benign: list[str], suffix,
