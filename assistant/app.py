@@ -64,11 +64,12 @@ def build_services(settings: Settings) -> Services:
     server = settings.server
     db = assembly.database(settings)
     admission, limiter = None, RateLimiter(server.rate_limit_per_minute)
+    slots = assembly.generation_slots(settings)
     if server.shared:
-        capacity = server.workers * server.max_concurrent_generations + server.max_queue
+        capacity = server.workers * slots + server.max_queue
         admission = DatabaseAdmission(db, capacity, server.admission_ticket_s)
         limiter = DatabaseRateLimiter(db, server.rate_limit_per_minute)
-    queue = InferenceQueue(server.max_concurrent_generations, server.max_queue, admission)
+    queue = InferenceQueue(slots, server.max_queue, admission)
     return Services(
         settings=settings,
         db=db,

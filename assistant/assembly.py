@@ -76,6 +76,16 @@ def generator(settings: Settings) -> Generator:
     return built
 
 
+def generation_slots(settings: Settings) -> int:
+    """Generations the server runs at once: `server.max_concurrent_generations`, raised to `generator.batch_streams`
+    where the local transformers model decodes greedy streams together (runtime/decode_loop.py); elsewhere on a
+    CPU a second generation would only halve the speed of the first."""
+    g = settings.generator
+    together = (g.mode == "transformers" and g.device == "cpu" and g.prompt_lookup_tokens > 0 and g.temperature <= 0
+                and g.batch_streams > 1)
+    return max(settings.server.max_concurrent_generations, g.batch_streams if together else 1)
+
+
 def _serve_promoted(registry, name: str, built: Generator) -> None:
     """`name` answers with its promoted version; if that one did not load (corrupt files), with the last version
     promoted before it that did, as a rollback would, rather than silently with the base model."""

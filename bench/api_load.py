@@ -8,7 +8,9 @@ reading every event; a separate probe GETs /healthz every 100 ms. Reported: answ
 tokens/s served, p50/p95 answer latency, status counts (target: zero 5xx — the queue is sized to
 hold every client), /healthz p50/p95 (target p95 < 50 ms while generation runs). Each generator mode in
 --modes runs the same rounds against its own server, one after the other, in one table; `transformers:plain`
-is the transformers backend with prompt lookup off (one token per forward pass).
+is the transformers backend with prompt lookup off (one token per forward pass), `transformers:one` with
+prompt lookup but one stream at a time (`generator.batch_streams` 1), `transformers` as served (concurrent streams
+decoded together, runtime/decode_loop.py).
 Writes bench/results/api_load.json.
 """
 
@@ -85,14 +87,16 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--modes", default="transformers:plain,transformers,openvino",
-                   help="generator.mode values, each its own server (MODE:plain = prompt lookup off)")
+                   help="generator.mode values, each its own server (MODE:plain = prompt lookup off; MODE:one = "
+                        "generator.batch_streams 1, one stream decoded at a time)")
     args = p.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     results = []
     for mode in args.modes.split(","):
         engine, _, variant = mode.partition(":")
+        variants = {"plain": {"prompt_lookup_tokens": 0}, "one": {"batch_streams": 1}}
         settings = _server.settings(max_queue=max(counts) + 4, max_new_tokens=args.max_new_tokens, mode=engine,
-                                    **({"prompt_lookup_tokens": 0} if variant == "plain" else {}))
+                                    **variants.get(variant, {}))
         _server.ingest(settings)
         with _server.Live(settings) as live:
             for n in counts:

@@ -1,8 +1,8 @@
 """Who answers the golden questions: the assistant in this process, or a deployed server.
 
 Both return the same plain rows, so scoring and reports do not care where answers came from.
-In-process answers go through the chat service with the served settings (cap, temperature, rails,
-one answer at a time unless `eval.batch_size` > 1), and retrieval is done once per question for all
+In-process answers go through the chat service with the served settings (cap, temperature, rails; up
+to `eval.batch_size` answers decoded together, with the tokens each one streams alone), and retrieval is done once per question for all
 variants that retrieve (the retrieved chunks do not depend on the adapter). Remote answers go
 through `/v1/chat` with an API key, exactly as a ticket tool would send them.
 """
@@ -40,7 +40,7 @@ def _row(answer: dict[str, Any], contexts: list[dict[str, Any]], latency_ms: flo
 
 
 class InProcessAnswerer:
-    def __init__(self, service, docstore, batch_size: int = 1, max_new_tokens: int = 0,
+    def __init__(self, service, docstore, batch_size: int = 8, max_new_tokens: int = 0,
                  collections: list[str] | None = None):
         self.service, self.docstore, self.batch_size = service, docstore, batch_size
         self.max_new_tokens = max_new_tokens or None  # None: the served cap, as /v1/chat applies it

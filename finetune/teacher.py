@@ -105,7 +105,7 @@ class Teacher:
 
     def ask_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = 8,
                  on_done: Callable[[int], None] | None = None, kinds: Sequence[str] = ()) -> list[TeacherOutput]:
-        """`ask` for many (passage, fact) pairs, in padded batches where the backend batches (same outputs);
+        """`ask` for many (passage, fact) pairs, decoded together where the backend can (same outputs);
         `kinds` gives each pair its question kind (default: direct)."""
         kinds = list(kinds) or ["direct"] * len(pairs)
         requests = [self._request(passage, fact, kind) for (passage, fact), kind in zip(pairs, kinds)]

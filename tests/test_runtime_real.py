@@ -156,3 +156,88 @@ def test_openvino_fp32_export_decodes_like_transformers(models_dir, tmp_path):
         generator.close()
     assert answers[0][2] > 512  # past the 512-token sliding window of the local layers
     assert answers[1] == answers[0]
+
+
+def test_answers_decoded_together_equal_their_streams(generator):
+    """The scorecard's path (`decode_together`, batched prompt lookup with refill) against `stream` on the real
+    model: RAG prompts past the 512-token window, stop sequences, repeated-line stop, inline start, an answer cut at
+    its token budget; two answers at a time, so finished answers are replaced mid-run."""
+    long_docs = DOCS + [prompt.PromptDoc("remote_work_policy.md", None, "Hybrid work",
+                                         "Hybrid staff work on site at least two days a week and agree the days "
+                                         "with their manager. " * 30)]
+    questions = ["How many days a week do hybrid staff work on site?", "Can unused annual leave be carried over?",
+                 "How do I connect to the VPN?", "Who agrees the on-site days?"]
+    requests = [GenerationRequest(prompt.render(long_docs, q), 48, list(prompt.STOP_SEQUENCES), inline_start=True,
+                                  stop_repeats=True) for q in questions]
+    requests.append(GenerationRequest(prompt.render(DOCS, "How many days of annual leave?"), 5, []))  # cut at 5
+    streamed = []
+    for request in requests:
+        stats = GenerationStats()
+        streamed.append(("".join(generator.stream(request, threading.Event(), stats)), stats.completion_tokens,
+                         stats.finish_reason, stats.prompt_tokens))
+    finished = []
+    together = generator.decode_together(requests, width=2, on_done=finished.append)
+    assert [(text, s.completion_tokens, s.finish_reason, s.prompt_tokens) for text, s in together] == streamed
+    assert sum(finished) == len(requests)
+    assert streamed[-1][1:3] == (5, "length") and streamed[0][3] > 512
+
+
+def test_concurrent_streams_decode_together_with_their_own_tokens(generator, tmp_path):
+    """Chats arriving at once (the server runs `generator.batch_streams` of them) are served by one decode thread,
+    each pass for all of them (decode_loop.py): every stream must get the text it gets alone through the locked
+    one-at-a-time path, with a base and an adapter stream in the same burst (they take turns, not passes), and a
+    stream whose client leaves mid-answer ends as cancelled without disturbing the others."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    if "burst-test" not in generator.adapters():
+        torch.manual_seed(1)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        base = generator.model.get_base_model() if hasattr(generator.model, "get_base_model") else generator.model
+        tuned = get_peft_model(base.__class__.from_pretrained(base.name_or_path), config)
+        tuned.save_pretrained(tmp_path / "adapter")
+        generator.load_adapter("burst-test", str(tmp_path / "adapter"))
+    long_docs = DOCS + [prompt.PromptDoc("remote_work_policy.md", None, "Hybrid work",
+                                         "Hybrid staff work on site at least two days a week and agree the days "
+                                         "with their manager. " * 30)]
+    questions = ["How many days a week do hybrid staff work on site?", "Can unused annual leave be carried over?",
+                 "How do I connect to the VPN?"]
+    requests = [GenerationRequest(prompt.render(long_docs, q), 40, list(prompt.STOP_SEQUENCES), inline_start=True,
+                                  stop_repeats=True, adapter=adapter)
+                for adapter in (None, "burst-test") for q in questions]
+    loop = generator._loop
+    assert loop is not None
+    generator._loop = None  # the reference: the locked path, one stream at a time
+    try:
+        alone = []
+        for request in requests:
+            stats = GenerationStats()
+            alone.append(("".join(generator.stream(request, threading.Event(), stats)), stats.completion_tokens,
+                          stats.finish_reason))
+    finally:
+        generator._loop = loop
+    results: list = [None] * len(requests)
+    left = threading.Event()
+    leaver = GenerationStats()
+
+    def run(index: int) -> None:
+        stats = GenerationStats()
+        results[index] = ("".join(generator.stream(requests[index], threading.Event(), stats)),
+                          stats.completion_tokens, stats.finish_reason)
+
+    def leave() -> None:  # reads one piece, then its client is gone
+        pieces = generator.stream(requests[0], left, leaver)
+        next(pieces)
+        left.set()
+        list(pieces)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))] + [threading.Thread(target=leave)]
+    widest = loop.widest = 0
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    widest = loop.widest
+    assert results == alone
+    assert widest >= 2  # passes served several streams at once
+    assert leaver.finish_reason == "cancelled" and leaver.completion_tokens < alone[0][1]

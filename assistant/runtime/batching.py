@@ -1,7 +1,9 @@
 """Many generations at once, for offline jobs (evaluation): batched where the backend can batch.
 
-A backend may offer `generate_batch(requests) -> [(text, stats)]` for requests that share one
-adapter (transformers: padded batches; openai: concurrent requests the server batches itself).
+A backend may offer `decode_together(requests, width, on_done)` (transformers: up to `width` answers
+decoded at once by batched prompt lookup, a finished answer's place refilled, the streamed tokens) or
+`generate_batch(requests) -> [(text, stats)]` (openvino: padded batches; openai: concurrent requests the
+server batches itself), each for requests that share one adapter.
 Backends without it (the fake), and `batch_size` 1, stream one request at a time through the backend's
 `stream`, the decoding serving uses: the scorecard's default, so it scores what /v1/chat returns.
 """
@@ -32,7 +34,12 @@ def generate_many(
     by_adapter: dict[str | None, list[int]] = {}
     for index, request in enumerate(requests):
         by_adapter.setdefault(request.adapter, []).append(index)
+    together = getattr(generator, "decode_together", None)
     for indices in by_adapter.values():
+        if together is not None:
+            for index, result in zip(indices, together([requests[i] for i in indices], batch_size, on_done)):
+                results[index] = result
+            continue
         # Similar lengths side by side: less padding to compute in each batch.
         indices.sort(key=lambda i: len(requests[i].prompt))
         for start in range(0, len(indices), batch_size):

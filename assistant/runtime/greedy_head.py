@@ -62,8 +62,11 @@ class GreedyHead:
         torch = self.torch
         with torch.no_grad():
             rounded = hidden.to(torch.bfloat16)
-            approx = torch.nn.functional.linear(rounded, self.low).float()
+            # topk of the bfloat16 logits themselves: converting rows × 262k values to float32 first cost more than
+            # the selection (40 rows: 19.5 vs 7.6 ms); the values and so the bound are the same.
+            approx = torch.nn.functional.linear(rounded, self.low)
             top, index = approx.topk(self.shortlist + 1, dim=-1)
+            top = top.float()
             listed = index[:, : self.shortlist]
             exact = torch.einsum("rd,rkd->rk", hidden, self.weight[listed])
             best, where = exact.max(dim=-1)

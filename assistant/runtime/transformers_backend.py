@@ -6,12 +6,14 @@ the cancel event between tokens and stops at a stop sequence without an extra th
 Because the loop itself decides when to stop, no StoppingCriteria is needed: a stop sequence or a
 set cancel event ends it before the next forward pass (cancel costs at most the pass in flight).
 Greedy answers decode by prompt lookup (prompt_lookup.py): drafts copied from the prompt are checked
-several tokens per pass, with the tokens one-at-a-time decoding gives.
+several tokens per pass, with the tokens one-at-a-time decoding gives. Several greedy answers are decoded
+together where that pays (batched_lookup.py): concurrent streams by one decode thread (decode_loop.py), the
+scorecard's and the teacher's batches by `decode_together`.
 
 Adapters are switched per request with peft's `set_adapter` / `disable_adapter`, which mutate the
 shared model: two threads generating at once would each run with the other's adapter. So one lock
-serialises generations and adapter loads (on a CPU one generation at a time is also fastest; the
-inference queue decides how many wait). The lock is held while the caller consumes the stream.
+serialises generations and adapter loads: the locked path holds it while the caller consumes the stream,
+the decode thread for each batched pass (so answers decoded together share one adapter).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ import logging
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from assistant import integrity
+from assistant.runtime import batched_lookup
 from assistant.runtime.base import GenerationRequest, GenerationStats, GeneratorError, require_adapter
 from assistant.runtime.checkpoint import resolve_model_dir
+from assistant.runtime.completion import Completion
+from assistant.runtime.decode_loop import DecodeLoop, decode_all
 from assistant.runtime.greedy_head import GreedyHead, native_bf16
 from assistant.runtime.prompt_lookup import PromptLookup
 from assistant.runtime.stops import StopScanner
@@ -62,6 +67,8 @@ class TransformersGenerator:
         self.lookup = (PromptLookup(settings.prompt_lookup_tokens, settings.prompt_lookup_max_tokens, self.eos_ids,
                                     head=self._greedy_head())
                        if settings.prompt_lookup_tokens else None)
+        # Concurrent greedy streams decoded together by one thread (decode_loop.py).
+        self._loop = DecodeLoop(self, settings.batch_streams) if settings.batch_streams > 1 and self._together() else None
         for name, path in settings.adapters.items():
             self.load_adapter(name, path)
 
@@ -108,25 +115,31 @@ class TransformersGenerator:
     ) -> Iterator[str]:
         require_adapter(request.adapter, self.adapters())
         stats = stats if stats is not None else GenerationStats()
+        if self._loop is not None and self.lookup is not None and request.temperature <= 0:
+            yield from self._loop.stream(request, cancel, stats)
+            return
         with self._lock, self.torch.inference_mode(), self._adapter(request.adapter):
             yield from self._decode(request, cancel, stats)
 
     def close(self) -> None:
-        self.model = None
+        if self._loop is not None:
+            self._loop.close()
+        with self._lock:
+            self.model = None
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[tuple[str, GenerationStats]]:
-        """Greedy answers for many prompts in padded batches: the evaluation path, not serving.
-
-        On a CPU a decode step costs about as much for eight sequences as for one (the 262k-word
-        output layer is read once per step either way), so batches make decoding ~2.5x cheaper per
-        answer. All requests of one call share one adapter. Numerics differ from `stream` by padding
-        only (left padding + attention mask), which can flip a near-tie between two tokens.
+        """Greedy answers for many prompts at once. With prompt lookup on a Gemma 3 CPU model: `decode_together`,
+        all of them at once, each with its streamed tokens. Otherwise padded batches (model.generate): on a CPU a
+        decode step costs about as much for eight sequences as for one, but numerics differ from `stream` by the
+        padding (left padding + attention mask), which can flip a near-tie between two tokens.
         """
         if not requests:
             return []
         adapter = requests[0].adapter
         if any(r.adapter != adapter for r in requests) or any(r.temperature > 0 for r in requests):
             raise GeneratorError("generate_batch takes greedy requests for one adapter")
+        if self._together():
+            return self.decode_together(requests, len(requests))
         if len({r.inline_start for r in requests}) > 1:  # one suppression setting per padded batch
             inline = [i for i, r in enumerate(requests) if r.inline_start]
             rest = [i for i, r in enumerate(requests) if not r.inline_start]
@@ -160,6 +173,46 @@ class TransformersGenerator:
             results.append((text, stats))
         return results
 
+    def decode_together(self, requests: list[GenerationRequest], width: int = 8,
+                        on_done: Callable[[int], None] | None = None) -> list[tuple[str, GenerationStats]]:
+        """Greedy answers for many requests of one adapter, up to `width` decoded at once (batched_lookup.py):
+        each prompt is prefilled alone, as `stream` does, then one pass per step serves every unfinished answer,
+        and a finished answer's place goes to the next request. Each answer ends where its stream would
+        (Completion), with the same tokens. Without prompt lookup (or for a model it does not support), padded
+        batches of `width` (generate_batch)."""
+        if not requests:
+            return []
+        if not self._together():
+            results = []
+            for start in range(0, len(requests), width):
+                results += self.generate_batch(requests[start : start + width])
+                if on_done:
+                    on_done(len(requests[start : start + width]))
+            return results
+        adapter = requests[0].adapter
+        if any(r.adapter != adapter for r in requests) or any(r.temperature > 0 for r in requests):
+            raise GeneratorError("decode_together takes greedy requests for one adapter")
+        require_adapter(adapter, self.adapters())
+        return decode_all(self, requests, width, on_done)
+
+    def _together(self) -> bool:
+        """Whether answers can be decoded together: prompt lookup on, a Gemma 3 model, on the CPU (the batched pass
+        builds its index tensors there)."""
+        return self.lookup is not None and self.settings.device == "cpu" and batched_lookup.supports(self.model)
+
+    def _start_answer(self, together, request: GenerationRequest) -> tuple:
+        ids = self.tokenizer(request.prompt, return_tensors="pt")["input_ids"].to(self.settings.device)
+        room = self.context_window - int(ids.shape[1])
+        if room <= 0:
+            raise GeneratorError(f"the prompt ({int(ids.shape[1])} tokens) fills the {self.context_window}-token window")
+        budget = min(request.max_new_tokens, room)
+        past, first = self._prefill(request, ids)
+        completion = Completion(self.tokenizer, self.eos_ids, request, budget)
+        text = completion.add(first)
+        answer = together.start(ids, past, first, budget)
+        answer.done = answer.done or completion.done
+        return answer, completion, text, GenerationStats(prompt_tokens=int(ids.shape[1]))
+
     def line_break_ids(self) -> list[int]:
         """Tokens that are only whitespace with a line break in it ("\n", "\n\n", "\n  " ...), once per model."""
         if self._line_breaks is None:
@@ -188,7 +241,7 @@ class TransformersGenerator:
         if room <= 0:
             raise GeneratorError(f"the prompt ({stats.prompt_tokens} tokens) fills the {self.context_window}-token window")
         budget = min(request.max_new_tokens, room)
-        scanner, generated, emitted = StopScanner(request.stop, request.stop_repeats), [], ""
+        completion = Completion(self.tokenizer, self.eos_ids, request, budget)
         stats.finish_reason = "length"
         if cancel.is_set():  # gone before the prefill
             stats.finish_reason = "cancelled"
@@ -199,28 +252,14 @@ class TransformersGenerator:
             if cancel.is_set():
                 stats.finish_reason = "cancelled"
                 return
-            if token in self.eos_ids:
-                stats.finish_reason = "stop"
+            piece = completion.add(token)
+            stats.completion_tokens = len(completion.generated)
+            if piece:
+                yield piece
+            if completion.done:
                 break
-            generated.append(token)
-            stats.completion_tokens = len(generated)
-            # Decode the whole completion each step: a character may span several tokens.
-            text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            if not text.endswith("\ufffd"):  # else half a multi-byte character; wait for the rest
-                piece = scanner.feed(text[len(emitted) :])
-                emitted = text
-                if piece:
-                    yield piece
-                if scanner.stopped:
-                    stats.finish_reason = "stop"
-                    return
-            if len(generated) >= budget:
-                break
-        # Whatever was held back (a possible stop prefix, or a character still incomplete) is final now.
-        rest = self.tokenizer.decode(generated, skip_special_tokens=True)[len(emitted) :] if generated else ""
-        tail = scanner.feed(rest) + scanner.flush()
-        if scanner.stopped:
-            stats.finish_reason = "stop"
+        tail = completion.close()
+        stats.finish_reason = completion.finish
         if tail:
             yield tail
 
@@ -228,14 +267,8 @@ class TransformersGenerator:
         """The completion's token ids: greedy answers through prompt lookup (same tokens, fewer passes), sampled
         ones a token per pass."""
         torch = self.torch
-        # logits_to_keep=1: only the last position's logits (a 262k vocabulary × every prompt
-        # position would cost seconds and hundreds of MB at prefill).
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        past, logits = out.past_key_values, out.logits[0, -1].float()
-        if request.inline_start:
-            logits[self.line_break_ids()] = float("-inf")
         sampler = torch.Generator(device=ids.device).manual_seed(request.seed) if request.seed is not None else None
-        token = self._pick(logits, request.temperature, sampler)
+        past, token = self._prefill(request, ids, sampler)
         yield token
         if self.lookup is not None and request.temperature <= 0:
             yield from self.lookup.continue_greedy(self.model, ids, past, token, budget)
@@ -245,6 +278,16 @@ class TransformersGenerator:
             past = out.past_key_values
             token = self._pick(out.logits[0, -1].float(), request.temperature, sampler)
             yield token
+
+    def _prefill(self, request: GenerationRequest, ids, sampler=None):
+        """The prompt's KV cache and the first token."""
+        # logits_to_keep=1: only the last position's logits (a 262k vocabulary × every prompt
+        # position would cost seconds and hundreds of MB at prefill).
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        logits = out.logits[0, -1].float()
+        if request.inline_start:
+            logits[self.line_break_ids()] = float("-inf")
+        return out.past_key_values, self._pick(logits, request.temperature, sampler)
 
     def _pick(self, logits, temperature: float, sampler) -> int:
         if temperature <= 0:
