@@ -37,6 +37,30 @@ INPUT_VARS = ["ragtune_action", "ragtune_reply", "user_message", "verdict"]
 OUTPUT_VARS = ["ragtune_action", "bot_message", "verdict"]
 
 
+_PARSE_LOCK = threading.RLock()  # re-entrant: a wrapped parser may call a wrapped parser
+
+
+def serialise_expression_parsing() -> None:
+    """One lock around the expression parser NeMo's Colang runtime calls on every flow step (simpleeval's
+    `parse`, which is `ast.parse`). On CPython 3.11 (this lock's 3.11.7) `ast.parse` in two threads at once can
+    raise SystemError "AST constructor recursion depth mismatch": the AST converter keeps its recursion depth in
+    interpreter-wide state (reported from threaded programs in CPython gh-106905 and by several libraries). Checks run on several threads, and such an error failed a check closed:
+    a benign message blocked (seen once in a full test run, 4 concurrent checks). A parse takes microseconds, so
+    the lock costs nothing measurable; it is patched in once per process, idempotently."""
+    import simpleeval
+
+    original = simpleeval.SimpleEval.parse  # a staticmethod: the plain function through the class
+    if getattr(original, "ragtune_serialised", False):
+        return
+
+    def parse(expr):
+        with _PARSE_LOCK:
+            return original(expr)
+
+    parse.ragtune_serialised = True
+    simpleeval.SimpleEval.parse = staticmethod(parse)
+
+
 class NemoGuard:
     def __init__(self, guard: Guard, config_dir: str | Path | None = None):
         """`config_dir`: the NeMo rails configuration (config.yml + Colang flows); None or empty = the packaged
@@ -47,6 +71,7 @@ class NemoGuard:
         logging.getLogger("nemoguardrails").setLevel(logging.WARNING)
         from guardrails.actions import load_config, load_rails
 
+        serialise_expression_parsing()
         self.guard = guard
         self.config = guard.config
         rails_config = load_config(config_dir)

@@ -231,3 +231,32 @@ def test_the_packaged_flows_still_block_through_the_api(api_home):
         assert body["answer"]["finish_reason"] == "guardrail"
     finally:
         client.__exit__(None, None, None)
+
+
+def test_flow_expressions_are_parsed_one_thread_at_a_time(monkeypatch):
+    """NeMo parses each flow expression with simpleeval (ast.parse), which CPython 3.11 does not make safe across
+    threads (a concurrent parse can raise SystemError; one failed a full test run's concurrent-checks test above).
+    The guard serialises those parses: with a slow parse underneath, two threads' parses must never overlap."""
+    import simpleeval
+
+    from guardrails.nemo_guard import serialise_expression_parsing
+
+    inside, overlaps = [0], []
+    real = simpleeval.SimpleEval.parse
+
+    def slow(expr):
+        inside[0] += 1
+        overlaps.append(inside[0] > 1)
+        time.sleep(0.01)
+        inside[0] -= 1
+        return real(expr)
+
+    monkeypatch.setattr(simpleeval.SimpleEval, "parse", staticmethod(slow))
+    serialise_expression_parsing()
+    threads = [threading.Thread(target=lambda: simpleeval.simple_eval("1 < len(x)", names={"x": [1, 2]},
+                                                                       functions={"len": len})) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(overlaps) == 4 and not any(overlaps)

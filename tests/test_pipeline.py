@@ -125,7 +125,8 @@ def test_the_main_jobs_scorecard_searches_the_collection_it_serves_at_the_served
 
     scoring = Pipeline(settings)._scoring_settings()
     assert scoring.eval.collections == [settings.pipeline.collection]
-    assert scoring.eval.max_new_tokens == 0 and scoring.eval.batch_size == 1  # the served cap, the served decoding
+    # The served cap; answers decoded together (eval.batch_size > 1) keep the served tokens (test_runtime_real.py: decode_together against stream).
+    assert scoring.eval.max_new_tokens == 0 and scoring.eval.batch_size == settings.eval.batch_size
 
 
 def test_a_log_gets_a_line_per_tenth_of_each_phase_of_a_stage():
