@@ -268,7 +268,9 @@ class ServerSettings(_Section):
     database_url: str = Field(
         "", description="SQLAlchemy URL; empty = SQLite at `<home>/ragtune.db`. PostgreSQL works by URL."
     )
-    max_concurrent_generations: int = Field(1, ge=1, description="Generations run at once (CPU: 1).")
+    max_concurrent_generations: int = Field(1, ge=1, description="Generations run at once (CPU: 1); raised to "
+                                            "`generator.batch_streams` where the local transformers model decodes "
+                                            "greedy streams together (assembly.generation_slots).")
     max_queue: int = Field(16, ge=0, description="Requests waiting for a generation slot; beyond it 503 + Retry-After.")
     request_max_bytes: int = Field(1_048_576, ge=1024, description="Largest JSON request body, in bytes.")
     upload_max_mb: float = Field(50.0, gt=0, description="Largest document upload, in MiB.")
