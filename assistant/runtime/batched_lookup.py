@@ -7,7 +7,8 @@ rows for the linear layers and the output layer, and only attention is computed 
 own key/value cache. Answers never see each other's rows, and nothing is padded: each row has its own absolute
 position, so its rotary embedding, causal mask and sliding window are the ones it has when decoded alone, and
 the tokens are the ones the streamed path gives (up to the summation order inside a multi-row matmul, as with
-prompt lookup itself; tests and bench/prompt_lookup.py --together compare them token by token).
+prompt lookup itself; tests/test_batched_lookup.py, test_runtime_real.py and bench/decode_together.py compare
+them token by token).
 
 Why not `model.generate` with padded batches: a padded batch decodes one token per pass for every row, and
 answers that accept different numbers of drafted tokens fall out of step; per-answer caches keep them
@@ -19,6 +20,8 @@ model the embedded default serves); other architectures decode one answer at a t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from assistant.runtime.prompt_lookup import head_picks
 
 
 @dataclass
@@ -44,7 +47,7 @@ class BatchedLookup:
         """`lookup`: the PromptLookup whose drafting rule and output-layer head are shared."""
         import torch
 
-        self.torch, self.model, self.lookup = torch, model, lookup
+        self.torch, self.lookup = torch, lookup
         self.causal = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.decoder = self.causal.get_decoder()
         config = self.causal.config
@@ -74,12 +77,14 @@ class BatchedLookup:
         model's own next token), in the order of `answers` ([] for a finished one)."""
         torch, lookup = self.torch, self.lookup
         live = [a for a in answers if not a.done]
+        if not live:
+            return [[] for _ in answers]
         drafts = [self._draft(a) for a in live]
         rows = [[a.tokens[-1]] + d for a, d in zip(live, drafts)]
         ids = torch.tensor([[t for r in rows for t in r]])
         positions = torch.tensor([[a.filled + j for a, r in zip(live, rows) for j in range(len(r))]])
         hidden = self._forward(live, rows, ids, positions)
-        picks = self._picks(hidden)
+        picks = head_picks(self.causal, hidden, self.lookup.head)
         gained, at = {}, 0
         for answer, draft, row in zip(live, drafts, rows):
             mine = picks[at : at + len(row)]
@@ -170,17 +175,3 @@ class BatchedLookup:
         if kind == "sliding_attention":
             allowed &= keys > queries - self.window
         return low, allowed[None, None]
-
-    def _picks(self, hidden) -> list[int]:
-        torch, head = self.torch, self.causal.get_output_embeddings()
-        if self.lookup.head is not None and self.lookup.head.weight is getattr(head, "weight", None) \
-                and not getattr(self.causal.config, "final_logit_softcapping", None):
-            return self.lookup.head.picks(hidden)
-        # An adapter on the output layer, or no bfloat16 shortlist on this CPU. Above 3 rows a float32 matmul
-        # against the 262k-word layer takes a slow kernel; W·hᵀ does not (prompt_lookup.py).
-        plain = type(head) is torch.nn.Linear and head.bias is None and hidden.shape[0] > 3
-        logits = (head.weight @ hidden.T).T if plain else head(hidden)
-        cap = getattr(self.causal.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return [int(t) for t in logits.float().argmax(-1)]

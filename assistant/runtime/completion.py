@@ -8,7 +8,9 @@ character may span several tokens; a completion whose text ends in half a charac
 
 from __future__ import annotations
 
-from assistant.runtime.base import GenerationRequest
+from typing import Iterator
+
+from assistant.runtime.base import GenerationRequest, GenerationStats
 from assistant.runtime.stops import StopScanner
 
 
@@ -38,6 +40,21 @@ class Completion:
         if len(self.generated) >= self.budget:
             self.done = True
         return piece
+
+    def take(self, tokens: list[int]) -> Iterator[str]:
+        """`add` for the tokens one pass produced, up to the one that ends the completion; the non-empty pieces."""
+        for token in tokens:
+            piece = self.add(token)
+            if piece:
+                yield piece
+            if self.done:
+                return
+
+    def end(self, stats: GenerationStats) -> str:
+        """`close`, with the tokens made and the finish reason written into `stats`."""
+        tail = self.close()
+        stats.completion_tokens, stats.finish_reason = len(self.generated), self.finish
+        return tail
 
     def close(self) -> str:
         """What was held back (a possible stop prefix, a character still incomplete) is final now."""

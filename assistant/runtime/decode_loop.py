@@ -1,8 +1,8 @@
 """Greedy answers decoded together (batched_lookup.py): concurrent streams by one decode thread (`DecodeLoop`), a
 list of requests on the calling thread (`decode_all`, the scorecard's and the teacher's batches).
 
-When several clients chat at once, the inference queue lets up to `server.max_concurrent_generations` streams
-run; each calls the backend's `stream` on its own worker thread. Decoded one after another (a lock around the
+When several clients chat at once, the inference queue lets up to `generator.batch_streams` streams run
+(assembly.generation_slots); each calls the backend's `stream` on its own worker thread. Decoded one after another (a lock around the
 model) each waits for all the others; here each stream's request is handed to one decode thread, which
 prefills it alone (its first token then reaches the client), then adds it to the set that batched prompt lookup
 (batched_lookup.py) advances one pass at a time, and sends each stream its text as its tokens arrive. A pass
@@ -122,14 +122,10 @@ class DecodeLoop:
                     item.stats.finish_reason = "cancelled"
                     item.out.put(_END)
                     continue
-                for token in new_by_answer.get(id(item.answer), []):
-                    piece = item.completion.add(token)
-                    item.stats.completion_tokens = len(item.completion.generated)
-                    if piece:
-                        item.out.put(piece)
-                    if item.completion.done:
-                        item.answer.done = True
-                        break
+                for piece in item.completion.take(new_by_answer.get(id(item.answer), [])):
+                    item.out.put(piece)
+                item.stats.completion_tokens = len(item.completion.generated)
+                item.answer.done = item.answer.done or item.completion.done
                 if item.answer.done:
                     self._finish(item)
                 else:
@@ -159,11 +155,9 @@ class DecodeLoop:
 
     @staticmethod
     def _finish(item: _Stream) -> None:
-        tail = item.completion.close()
+        tail = item.completion.end(item.stats)
         if tail:
             item.out.put(tail)
-        item.stats.completion_tokens = len(item.completion.generated)
-        item.stats.finish_reason = item.completion.finish
         item.out.put(_END)
 
 
@@ -184,19 +178,12 @@ def decode_all(backend, requests: list[GenerationRequest], width: int,
                 index = waiting.pop(0)
                 live[index] = backend._start_answer(together, requests[index])
             order = list(live)
-            gained = together.step([live[i][0] for i in order]) if any(not live[i][0].done for i in order) \
-                else [[] for _ in order]
-            for index, new in zip(order, gained):
+            for index, new in zip(order, together.step([live[i][0] for i in order])):
                 answer, completion, text, stats = live[index]
-                for token in new:
-                    text += completion.add(token)
-                    if completion.done:
-                        answer.done = True
-                        break
+                text += "".join(completion.take(new))
+                answer.done = answer.done or completion.done
                 if answer.done:
-                    text += completion.close()
-                    stats.completion_tokens, stats.finish_reason = len(completion.generated), completion.finish
-                    results[index] = (text, stats)
+                    results[index] = (text + completion.end(stats), stats)
                     del live[index]
                     if on_done:
                         on_done(1)

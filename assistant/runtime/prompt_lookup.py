@@ -78,11 +78,24 @@ class PromptLookup:
             logits = model(input_ids=inputs, past_key_values=past, use_cache=True, logits_to_keep=rows).logits[0]
             return [int(t) for t in logits.float().argmax(-1)]
         hidden = causal.get_decoder()(input_ids=inputs, past_key_values=past, use_cache=True).last_hidden_state[0]
-        cap = getattr(causal.config, "final_logit_softcapping", None)
-        if self.head is not None and self.head.weight is head.weight and not cap:
-            return self.head.picks(hidden)
+        return head_picks(causal, hidden, self.head)
+
+
+def head_picks(causal, hidden, shortlist=None) -> list[int]:
+    """The greedy token of each hidden row (rows × hidden size) through `causal`'s output layer: from the bfloat16
+    `shortlist` (a GreedyHead, greedy_head.py) when it belongs to this layer, else from the float32 logits (shared by
+    prompt lookup and batched_lookup.py)."""
+    import torch
+
+    head = causal.get_output_embeddings()
+    cap = getattr(causal.config, "final_logit_softcapping", None)
+    if shortlist is not None and shortlist.weight is getattr(head, "weight", None) and not cap:
+        return shortlist.picks(hidden)
+    if type(head) is torch.nn.Linear and head.bias is None:
         weight = head.weight
-        logits = torch.nn.functional.linear(hidden, weight) if rows <= 3 else (weight @ hidden.T).T
-        if cap:  # monotonic, but kept so near-ties round as the model's own logits do
-            logits = torch.tanh(logits / cap) * cap
-        return [int(t) for t in logits.float().argmax(-1)]
+        logits = torch.nn.functional.linear(hidden, weight) if hidden.shape[0] <= 3 else (weight @ hidden.T).T
+    else:  # an adapter on the output layer: its own forward
+        logits = head(hidden)
+    if cap:  # monotonic, but kept so near-ties round as the model's own logits do
+        logits = torch.tanh(logits / cap) * cap
+    return [int(t) for t in logits.float().argmax(-1)]

@@ -200,12 +200,16 @@ class TransformersGenerator:
         builds its index tensors there)."""
         return self.lookup is not None and self.settings.device == "cpu" and batched_lookup.supports(self.model)
 
-    def _start_answer(self, together, request: GenerationRequest) -> tuple:
+    def _encode(self, request: GenerationRequest):
+        """The prompt's ids and the completion's token budget (the cap, or what the context window leaves)."""
         ids = self.tokenizer(request.prompt, return_tensors="pt")["input_ids"].to(self.settings.device)
         room = self.context_window - int(ids.shape[1])
         if room <= 0:
             raise GeneratorError(f"the prompt ({int(ids.shape[1])} tokens) fills the {self.context_window}-token window")
-        budget = min(request.max_new_tokens, room)
+        return ids, min(request.max_new_tokens, room)
+
+    def _start_answer(self, together, request: GenerationRequest) -> tuple:
+        ids, budget = self._encode(request)
         past, first = self._prefill(request, ids)
         completion = Completion(self.tokenizer, self.eos_ids, request, budget)
         text = completion.add(first)
@@ -235,12 +239,8 @@ class TransformersGenerator:
         return nullcontext()
 
     def _decode(self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats) -> Iterator[str]:
-        ids = self.tokenizer(request.prompt, return_tensors="pt")["input_ids"].to(self.settings.device)
+        ids, budget = self._encode(request)
         stats.prompt_tokens = int(ids.shape[1])
-        room = self.context_window - stats.prompt_tokens
-        if room <= 0:
-            raise GeneratorError(f"the prompt ({stats.prompt_tokens} tokens) fills the {self.context_window}-token window")
-        budget = min(request.max_new_tokens, room)
         completion = Completion(self.tokenizer, self.eos_ids, request, budget)
         stats.finish_reason = "length"
         if cancel.is_set():  # gone before the prefill
@@ -258,8 +258,7 @@ class TransformersGenerator:
                 yield piece
             if completion.done:
                 break
-        tail = completion.close()
-        stats.finish_reason = completion.finish
+        tail = completion.end(stats)
         if tail:
             yield tail
 
