@@ -358,6 +358,13 @@ class SynthSettings(_Section):
         "(a sentence opening with 'This'/'It'/... also brings the one before), so targets read like a short "
         "reference paragraph instead of one line; 0 = the fact sentence alone."
     )
+    answer_target: Literal["quote", "extract"] = Field(
+        "quote", description="What an answerable example's target is: `quote`, the teacher's fact sentence with "
+        "`answer_context_sentences` after it; `extract`, the `extract_sentences` sentences of the oracle passage (as "
+        "served: the page with page expansion) most similar to the question, in page order "
+        "(`finetune/extractive_target.py`). Both end with the passage's [n]."
+    )
+    extract_sentences: int = Field(3, ge=1, le=8, description="Sentences in an `extract` target.")
     oracle_drop_fraction: float = Field(
         0.15, ge=0, le=1, description="Share of examples without the oracle chunk, trained to refuse."
     )

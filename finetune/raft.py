@@ -103,12 +103,14 @@ def build_examples(
     pages: PageExpander | None = None,
     units: int = 0,
     room_chars: Callable[[str], int] | None = None,
+    extract: Callable[[str, str], str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """`split` keys are `unit(by, ...)`. By chunk, a chunk no question was asked about may be a distractor
     in either split; a validation oracle never appears in a training prompt (nor the reverse). With `pages`
     and `units` > 0 the prompt holds `units` pages as chat serves them (the oracle's among them unless dropped),
     each without the chunks of the other split and within `room_chars(question)` characters, the room chat's
-    window leaves a page."""
+    window leaves a page. With `extract` (question, oracle passage text -> answer or None) the target is what it
+    returns instead of the pair's quoted answer (`finetune.extractive_target`)."""
     rng = random.Random(seed)
 
     def side_of(document: str, chunk_id: int, default: str | None = None) -> str | None:
@@ -155,11 +157,14 @@ def build_examples(
             docs = [prompt.PromptDoc.of(chunks[c], redact) for c in context]
             passages = [[c] for c in context]
         question = redact(pair.question)
+        source = pair.answer_source
         if drop_oracle:
             target, position = prompt.REFUSAL, None
         else:
             position = context.index(pair.chunk_id) + 1
-            target = f"{redact(pair.answer)} [{position}]"
+            answer = extract(question, docs[position - 1].text) if extract else None
+            source = "extract" if answer else source
+            target = f"{answer or redact(pair.answer)} [{position}]"
         examples.append({
             "id": pair.id,
             "split": side,
@@ -180,7 +185,7 @@ def build_examples(
             "document_sha256": pair.document_sha256,
             "context_documents": sorted({chunks[c].document for c in context}),
             "teacher": pair.teacher,
-            "answer_source": pair.answer_source,
+            "answer_source": source,
             "scores": pair.scores,
         })
     return examples

@@ -20,6 +20,7 @@ import numpy as np
 from assistant.settings import Settings
 from finetune import qa_filters as F
 from finetune.dataset_card import write_card
+from finetune.extractive_target import ExtractiveTargets
 from finetune.raft import QaPair, build_examples, served_room_chars, split_by_chunk, split_by_document
 from finetune.self_distill import DistillConfig, distill, only_distilled, tries
 from finetune.teacher import Teacher, TeacherOutput
@@ -120,6 +121,7 @@ class SynthJob:
             cfg.split_by, PageExpander(self.store.docstore, self.settings.chat.page_max_chars,
                                       self.settings.chat.window_chars_without_pages),
             self.settings.chat.expand_pages, self._page_room,  # passages as chat serves them
+            ExtractiveTargets(embed, cfg.extract_sentences) if cfg.answer_target == "extract" else None,
         ) if pairs else []
         tries_log: list[dict] = []
         distilled = self._distill(examples, pairs, chunk_rows, progress, tries_log)
