@@ -4,9 +4,10 @@
 
 Reads a scorecard's results.jsonl (the contexts each answer was given, the reference, the served answer) and
 scores, on the same answerable questions, answers built without a model: the k sentences of the served passages
-closest to the question (`finetune.extractive_target`, the `synth.answer_target: extract` target), the whole
-passage text, the first 3 sentences, and the 3 sentences with the best token F1 against the reference (an upper
-bound no answerer can use). Token F1 and semantic similarity are the scorecard's (SQuAD F1; cosine of ragtune's
+closest to the question (`finetune.extractive_target`, the `synth.answer_target: extract` target), the same with
+the served answer's first sentence in front (the base model's restatement of the question, then the page's own
+sentences), the whole passage text, the first 3 sentences, and the 3 sentences with the best token F1 against the
+reference (an upper bound no answerer can use). Token F1 and semantic similarity are the scorecard's (SQuAD F1; cosine of ragtune's
 embedder, as RAGAS computes it), each with a paired-bootstrap 95% interval against the served answers. It says what
 an adapter trained on such targets could reach on those pages, and why the target was chosen (issue 18).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from assistant.settings import load_settings  # noqa: E402
 from eval.stats import paired_delta  # noqa: E402
 from eval.text_metrics import token_f1  # noqa: E402
+from finetune import qa_filters as F  # noqa: E402
 from finetune.extractive_target import extract_answer, prose_sentences  # noqa: E402
 from ingestion.embedder import build_embedder  # noqa: E402
 
@@ -44,7 +47,8 @@ def main() -> None:
     rows = [json.loads(line) for line in (args.scorecard / "results.jsonl").open()]
     rows = [r for r in rows if r["variant"] == args.variant and r["answerable"] and r["contexts"]]
     ks = [int(k) for k in args.sentences.split(",")]
-    names = ["served", *(f"top{k}" for k in ks), "first3", "whole passage", "best3 by F1 (bound)"]
+    names = ["served", *(f"top{k}" for k in ks), *(f"opener + top{k}" for k in ks), "first3", "whole passage",
+             "best3 by F1 (bound)"]
     f1 = {n: [] for n in names}
     sim = {n: [] for n in names}
     for n, r in enumerate(rows, 1):
@@ -52,8 +56,11 @@ def main() -> None:
         found = prose_sentences(text)
         vectors = np.asarray(embed([r["question"], r["reference"], *found]), dtype=np.float32)
         q, ref, sv = vectors[0], vectors[1], vectors[2:]
+        opener = next(iter(F.sentences(re.sub(r"\[\d+\]", "", r["answer"]).split("\n")[0])), "")
         by_f1 = sorted(np.argsort([-token_f1(s, r["reference"]) for s in found])[:3]) if found else []
-        answers = {"served": r["answer"], **{f"top{k}": extract_answer(q, found, sv, k) for k in ks},
+        tops = {k: extract_answer(q, found, sv, k) for k in ks}
+        answers = {"served": r["answer"], **{f"top{k}": tops[k] for k in ks},
+                   **{f"opener + top{k}": f"{opener} {tops[k]}" if opener not in tops[k] else tops[k] for k in ks},
                    "first3": " ".join(found[:3]), "whole passage": text,
                    "best3 by F1 (bound)": " ".join(found[i] for i in by_f1)}
         av = unit(np.asarray(embed([a or " " for a in answers.values()]), dtype=np.float32))
