@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/extractive_answers.py SCORECARD_DIR [--variant rag] [--sentences 2,3,4]
 
-Reads a scorecard's results.jsonl (the contexts each answer was given, the reference, the served answer) and
-scores, on the same answerable questions, answers built without a model: the k sentences of the served passages
+Reads a scorecard's results.jsonl (the reference and the served answer of each question), rebuilds the passages the
+model was shown with `ChatService.prepare` on the scorecard's collections (with page expansion: the best hit's whole
+page; a scorecard's `contexts` hold only the retrieved chunk behind each citation), and scores, on the same
+answerable questions, answers built without a model: the k sentences of the served passages
 closest to the question (`finetune.extractive_target`, the `synth.answer_target: extract` target), the same with
 the served answer's first sentence in front (the base model's restatement of the question, then the page's own
 sentences), the whole passage text, the first 3 sentences, and the 3 sentences with the best token F1 against the
@@ -24,12 +26,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import yaml  # noqa: E402
+
+from assistant import assembly  # noqa: E402
+from assistant.chat_service import ChatRequest  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 from eval.stats import paired_delta  # noqa: E402
 from eval.text_metrics import token_f1  # noqa: E402
 from finetune import qa_filters as F  # noqa: E402
 from finetune.extractive_target import extract_answer, prose_sentences  # noqa: E402
-from ingestion.embedder import build_embedder  # noqa: E402
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -43,7 +48,11 @@ def main() -> None:
     ap.add_argument("--sentences", default="2,3,4")
     args = ap.parse_args()
     settings = load_settings()
-    embed = build_embedder(settings.embedder, settings.models_dir).embed
+    config = yaml.safe_load((args.scorecard / "config.yaml").read_text()) or {}
+    collections = (config.get("settings") or {}).get("eval", {}).get("collections") or None  # as the scorecard searched
+    retriever = assembly.retriever(settings)
+    service = assembly.chat_service(settings, retriever, assembly.generator(settings))
+    embed = retriever.store.embedder.embed
     rows = [json.loads(line) for line in (args.scorecard / "results.jsonl").open()]
     rows = [r for r in rows if r["variant"] == args.variant and r["answerable"] and r["contexts"]]
     ks = [int(k) for k in args.sentences.split(",")]
@@ -52,7 +61,7 @@ def main() -> None:
     f1 = {n: [] for n in names}
     sim = {n: [] for n in names}
     for n, r in enumerate(rows, 1):
-        text = "\n".join(c["text"] for c in r["contexts"])
+        text = "\n".join(service.prepare(ChatRequest(r["question"], collections=collections)).contexts)
         found = prose_sentences(text)
         vectors = np.asarray(embed([r["question"], r["reference"], *found]), dtype=np.float32)
         q, ref, sv = vectors[0], vectors[1], vectors[2:]

@@ -4,10 +4,12 @@ Why this target (issue 18, lever 2). The quoted target (the teacher's fact sente
 the fact the teacher picked, which often is not what its question asks ("How many providers are in the
 network?" -> "Working with these providers is an essential part ..."), and self-distilled targets copy the 270M
 model's invented numbers. A target built from the question and the passage alone is always about the question and
-always grounded: on the full Contoso dev set, the three sentences of the served page most similar to the question
-(MiniLM cosine) score token F1 0.460 / similarity 0.808 against the references, where the base model's own answers
-on the same pages score 0.398 / 0.788 (`bench/extractive_answers.py`). It also needs no teacher answer, so every
-synthetic question gets a target, and a weak question still gets a consistent one.
+always grounded, needs no teacher answer (every synthetic question gets one) and cites its passage. What it is
+worth depends on the corpus (`bench/extractive_answers.py`, the three sentences of the served page closest to the
+question against the served base+RAG answers): level on the Contoso dev set (token F1 +0.008, similarity +0.005),
+well ahead on Kestrel's short factual questions (2 sentences: F1 +0.154, similarity +0.156). An adapter trained on
+it on Contoso learnt to cite but not which sentences (similarity -0.081 against base+RAG), and on Kestrel's demo
+data (32 examples, 16 steps) it was level with base+RAG (README, the hybrid ablation), so the default stays `quote`.
 """
 
 from __future__ import annotations
