@@ -106,9 +106,13 @@ def address_spans(text: str) -> list[tuple[int, int]]:
     return [(start, end) for start, end in merged]
 
 
+_NUMBER_START = re.compile(r"\b\d")  # a digit no letter leads into: "14", "4th", "12B", not "K2"
+
+
 def _plausible(core: str) -> bool:
-    """A core needs a digit (house number or unit), and a short one a capital: "a section 4" is not a street."""
-    return any(ch.isdigit() for ch in core) and any(ch.isupper() for ch in core)
+    """A core needs a number (house number or unit) and a capital: "a section 4" is not a street, and neither is a
+    product code's digit ("the K2 Field app" is an app, not 2 Field)."""
+    return bool(_NUMBER_START.search(core)) and any(ch.isupper() for ch in core)
 
 
 def _grow(text: str, start: int, end: int) -> tuple[int, int]:

@@ -225,6 +225,7 @@ def test_street_addresses_are_masked(text, value):
     "How do I kill a Python process on port 8080?", "Keep track of your claims: 4. Track the status online.",
     "Section 4 of the Northwind Standard plan covers 80 percent.", "I paid 25 euros twice on 03/07/2024.",
     "Which street address do I put on the W-4 form?", "During 1984, The Vanguard Group invested in 3 funds.",
+    "Configure it with K2 Studio or the K2 Field app for Android and iOS.",  # a product code's digit is no house number
 ])
 def test_benign_text_keeps_its_words(text):
     assert PiiRedactor(name_model=None, kinds=["address", "date_of_birth"]).redact(text).text == text
