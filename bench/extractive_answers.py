@@ -37,10 +37,6 @@ from finetune import qa_filters as F  # noqa: E402
 from finetune.extractive_target import extract_answer, prose_sentences  # noqa: E402
 
 
-def unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("scorecard", type=Path)
@@ -72,10 +68,10 @@ def main() -> None:
                    **{f"opener + top{k}": f"{opener} {tops[k]}" if opener not in tops[k] else tops[k] for k in ks},
                    "first3": " ".join(found[:3]), "whole passage": text,
                    "best3 by F1 (bound)": " ".join(found[i] for i in by_f1)}
-        av = unit(np.asarray(embed([a or " " for a in answers.values()]), dtype=np.float32))
-        for (name, answer), vector in zip(answers.items(), av):
+        cosines = F.cosine_rows(np.asarray(embed([a or " " for a in answers.values()]), dtype=np.float32), ref[None])
+        for (name, answer), cosine in zip(answers.items(), cosines[:, 0]):
             f1[name].append(token_f1(answer, r["reference"]))
-            sim[name].append(float(vector @ unit(ref)) if answer else 0.0)
+            sim[name].append(float(cosine) if answer else 0.0)
         if n % 20 == 0:
             print(f"  {n}/{len(rows)} questions", file=sys.stderr)
     print(f"{args.scorecard} · variant {args.variant} · {len(rows)} answerable questions")

@@ -14,14 +14,11 @@ data (32 examples, 16 steps) it was level with base+RAG (README, the hybrid abla
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import numpy as np
 
 from finetune import qa_filters as F
-
-_LETTERS = re.compile(r"[A-Za-z]")
 
 
 def prose_sentences(text: str, min_words: int = 4) -> list[str]:
@@ -30,12 +27,7 @@ def prose_sentences(text: str, min_words: int = 4) -> list[str]:
     does not open as a sentence does (a page window cut mid-sentence: "etwork providers may ...")."""
     found = []
     for line in text.splitlines():
-        for sentence in F.sentences(line):
-            if len(sentence.split()) < min_words or sentence[-1] not in ".!?" or not sentence[0].isupper():
-                continue
-            if len(_LETTERS.findall(sentence)) < 0.6 * len(sentence):
-                continue
-            found.append(sentence)
+        found += [s for s in F.sentences(line) if len(s.split()) >= min_words and s[0].isupper() and F.is_prose(s)]
     return found
 
 
@@ -44,9 +36,7 @@ def extract_answer(question_vector: np.ndarray, sentences: list[str], vectors: n
     page that states a rule twice) count once."""
     if not sentences:
         return ""
-    q = question_vector / (np.linalg.norm(question_vector) or 1.0)
-    v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    order = np.argsort(-(v @ q), kind="stable")
+    order = np.argsort(-F.cosine_rows(vectors, question_vector[None])[:, 0], kind="stable")
     picked: list[int] = []
     seen: set[str] = set()
     for i in order:

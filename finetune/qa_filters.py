@@ -34,6 +34,11 @@ def sentences(text: str) -> list[str]:
     return [" ".join(s.split()) for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
 
 
+def is_prose(sentence: str) -> bool:
+    """A statement, not a heading or a table fragment: it ends with a stop and is mostly letters."""
+    return sentence[-1] in ".!?" and sum(c.isalpha() for c in sentence) >= 0.6 * len(sentence)
+
+
 _ANAPHORA = ("this ", "that ", "these ", "those ", "it ", "they ", "such ", "however", "also", "in addition")
 
 
@@ -48,7 +53,7 @@ def answer_passage(chunk_text: str, fact: str, following: int) -> str:
     start = at - 1 if at > 0 and fact.lower().startswith(_ANAPHORA) else at
     picked = parts[start : at + 1]
     for sentence in parts[at + 1 : at + 1 + following]:
-        if sentence[-1] not in ".!?" or sum(c.isalpha() for c in sentence) < 0.6 * len(sentence):
+        if not is_prose(sentence):
             break
         picked.append(sentence)
     return " ".join(picked)
@@ -59,9 +64,7 @@ def fact_sentences(chunk_text: str, min_words: int, max_words: int, limit: int) 
     or a table fragment; the most word-rich first, so a chunk's main statements are used."""
     picked = []
     for sentence in sentences(chunk_text):
-        n = len(words(sentence))
-        letters = sum(c.isalpha() for c in sentence)
-        if min_words <= n <= max_words and sentence[-1] in ".!?" and letters >= 0.6 * len(sentence):
+        if min_words <= len(words(sentence)) <= max_words and is_prose(sentence):
             picked.append(sentence)
     picked.sort(key=lambda s: -len(set(words(s))))
     return picked[:limit]
