@@ -183,7 +183,9 @@ def _run(args: argparse.Namespace, home: Path, wall: float) -> int:
 
     from assistant.settings import load_settings
 
-    settings = load_settings(profile="default", overrides={"home": str(home)})
+    # The torch embedder, whatever the default: this bench measures its overhead against raw sentence-transformers
+    # (bench/embedder_backends.py compares the engines, OpenVINO included).
+    settings = load_settings(profile="default", overrides={"home": str(home), "embedder": {"mode": "sentence-transformers"}})
     if settings.embedder.mode != "sentence-transformers":
         sys.exit("error: this benchmark needs the real embedder (unset RAGTUNE_EMBEDDER__MODE)")
     pdfs = common.contoso_pdfs()
@@ -256,11 +258,11 @@ def _run(args: argparse.Namespace, home: Path, wall: float) -> int:
     in_ingest_embed_s = sum(paired["ours"])
 
     # 3. re-ingest, unchanged corpus
-    reingest = load_settings(profile="default", overrides={"home": str(home)})
+    reingest = load_settings(profile="default", overrides={"home": str(home), "embedder": {"mode": "sentence-transformers"}})
     re_report, re_s = run_ingest(reingest)
     cli_s = cli_config_s = None
     if not args.no_cli:
-        env = {**os.environ, "RAGTUNE_HOME": str(home)}
+        env = {**os.environ, "RAGTUNE_HOME": str(home), "RAGTUNE_EMBEDDER__MODE": "sentence-transformers"}
         env.pop("RAGTUNE_PROFILE", None)
         cli_s, code, err = cli_run(["ingest", str(common.CONTOSO_DOCS)], env)
         if code != 0:

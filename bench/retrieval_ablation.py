@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chunking = {k: v for item in args.chunking for k, v in parse_pairs(item).items()}
     base = {"home": str(args.home), "chunking": chunking}
     settings = load_settings(profile="default", overrides=base, environ={})
-    if settings.embedder.mode != "sentence-transformers":
+    if settings.embedder.mode == "fake":
         sys.exit("error: this benchmark needs the real embedder")
     ingest_info = ingest(settings, docs)
     common.console.print(f"ingest: {ingest_info}", style="dim")

@@ -67,7 +67,7 @@ def build_settings(args: argparse.Namespace):
         if getattr(args, flag) is not None:
             overrides["retrieval"][key] = getattr(args, flag)
     settings = load_settings(profile="default", overrides=overrides)
-    if settings.embedder.mode not in ("sentence-transformers", "openvino"):
+    if settings.embedder.mode == "fake":
         sys.exit("error: this benchmark needs the real embedder (embedder.mode is 'fake'; unset RAGTUNE_EMBEDDER__MODE)")
     if args.home is None:
         c = settings.chunking

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -17,6 +18,8 @@ import numpy as np
 
 from assistant.integrity import IntegrityError, verify_package_dir
 from assistant.settings import EmbedderSettings
+
+log = logging.getLogger(__name__)
 
 
 class EmbedderError(RuntimeError):
@@ -140,18 +143,44 @@ def resolve_model_dir(model: str) -> Path:
 
 
 def build_embedder(settings: EmbedderSettings, models_dir: Path | None = None) -> Embedder:
-    """`models_dir`: the deployment's model cache (`Settings.models_dir`), used by openvino mode unless
+    """`models_dir`: the deployment's model cache (`Settings.models_dir`), used by openvino and auto mode unless
     `embedder.cache_dir` names another."""
     if settings.mode == "fake":
         return HashEmbedder(settings.fake_dim, settings.fake_max_tokens)
+    cache_dir = settings.cache_dir or models_dir
     if settings.mode == "openvino":
         from ingestion.embedder_openvino import OpenVINOEmbedder
 
-        cache_dir = settings.cache_dir or models_dir
         if cache_dir is None:
             raise EmbedderError("embedder.mode openvino needs embedder.cache_dir (where its export is kept)")
         return OpenVINOEmbedder(resolve_model_dir(settings.model), settings.batch_size, cache_dir)
-    return SentenceTransformerEmbedder(resolve_model_dir(settings.model), settings.batch_size, settings.device)
+    model_dir = resolve_model_dir(settings.model)
+    if settings.mode == "auto":
+        fast = _openvino_or_none(settings, model_dir, cache_dir)
+        if fast is not None:
+            return fast
+    return SentenceTransformerEmbedder(model_dir, settings.batch_size, settings.device)
+
+
+def _openvino_or_none(settings: EmbedderSettings, model_dir: Path, cache_dir: Path | None) -> Embedder | None:
+    """auto mode: the OpenVINO embedder, exported and compiled now so a failure falls back before the first search
+    rather than during it; None (logged) where it does not apply or does not load."""
+    if settings.device != "cpu" or cache_dir is None:  # a GPU runs torch; a bare call (training scripts) has no cache
+        return None
+    try:
+        from ingestion.embedder_openvino import OpenVINOEmbedder
+
+        fast = OpenVINOEmbedder(model_dir, settings.batch_size, cache_dir)
+        fast.compiled  # noqa: B018 - exports once (seconds), then loads in ~0.2 s
+        return fast
+    except ImportError as exc:
+        log.info("embedder: OpenVINO is not installed (%s); sentence-transformers runs %s", exc, model_dir.name)
+    except EmbedderError as exc:  # another pooling layout, or a tampered export
+        log.warning("embedder: %s; sentence-transformers runs it instead", exc)
+    except Exception as exc:  # a model OpenVINO cannot trace or compile
+        log.warning("embedder: the OpenVINO export of %s failed (%s: %s); sentence-transformers runs it instead",
+                    model_dir.name, type(exc).__name__, exc)
+    return None
 
 
 def _read_json(path: Path) -> dict:

