@@ -54,6 +54,7 @@ class Prepared:
     retrieval_ms: float
     contexts: list[str] = field(default_factory=list)  # the chunk texts in the prompt, as the model saw them
     rail_events: list[Any] = field(default_factory=list)  # retrieval-rail results that acted
+    unknown_names: list[str] = field(default_factory=list)  # names of the question no document contains
 
 
 class ChatService:
@@ -122,6 +123,10 @@ class ChatService:
             return Prepared(query, [], prompt.render_closed_book(question, history), 0.0)
         # An empty list means the caller may read nothing: never let it widen to "every collection".
         nothing = request.collections is not None and not request.collections
+        unknown = (self.retriever.unknown_names(request.question, request.collections)
+                   if self.chat.refuse_unknown_names and not nothing else [])
+        if unknown:  # about something the documents never mention: nothing to retrieve that answers it
+            return Prepared(query, [], None, (time.monotonic() - started) * 1000, unknown_names=unknown)
         hits = [] if nothing else self.retriever.search(
             query, k=self.chat.k, collections=request.collections, documents=request.documents
         )
@@ -167,8 +172,9 @@ class ChatService:
             request = dataclasses.replace(request, question=screened.text, screened=screened)
         prepared = await asyncio.to_thread(self.prepare, request)
         if prepared.prompt_text is None:
-            yield TokenEvent(prompt.REFUSAL)
-            yield FinalEvent(self._no_context_answer(request, prepared, started))
+            answer = self._no_context_answer(request, prepared, started)
+            yield TokenEvent(answer.text)
+            yield FinalEvent(answer)
             return
         generation = self.generation_request(request, prepared)
         stats = GenerationStats()
@@ -319,7 +325,8 @@ class ChatService:
         elapsed = round((time.monotonic() - started) * 1000, 1)
         events = [*self._input_events(request), *prepared.rail_events]
         return ChatAnswer(
-            text=prompt.REFUSAL, citations=[], sources=[], refused=True, model=self.generator.name,
+            text=prompt.not_mentioned(prepared.unknown_names), citations=[], sources=[], refused=True,
+            model=self.generator.name,
             adapter=self.adapter_for(request), finish_reason="no_context",
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), "first_token": elapsed, "total": elapsed},
             retrieval_query=prepared.retrieval_query,

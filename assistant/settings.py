@@ -242,6 +242,11 @@ class ChatSettings(_Section):
         description="'Not in the documents' threshold: if no retrieved chunk has cosine similarity at least this "
         "high, the assistant says so instead of generating. Depends on the embedder; re-measure when changing it.",
     )
+    refuse_unknown_names: bool = Field(
+        True, description="Say the documents do not answer, naming what they never mention, when the question uses a "
+        "name (a capitalised word, an acronym, a code such as K3) that no chunk of the searched collections contains "
+        "nor a near spelling of one (ingestion/unknown_names.py). Ordinary words and plain numbers never count.",
+    )
     history_turns: int = Field(6, ge=0, description="Earlier messages (user + assistant) kept in the prompt.")
     followup_query_turns: int = Field(
         1, ge=0, description="Earlier user questions prepended to the retrieval query of a follow-up."

@@ -65,6 +65,27 @@ def test_nothing_relevant_means_a_refusal_without_generation(home):
     assert answer.completion_tokens == 0
 
 
+def test_a_question_about_a_name_no_document_contains_is_refused_naming_it(home):
+    """"Plus plan" passes the relevance gate; "Platinum" is in no document, so no model call and the user is told."""
+    chat = service(home)
+    events = run(_collect(chat.stream(ChatRequest("How much does the Platinum plan cost a month?"))))
+    answer = events[-1].answer
+    assert answer.refused and answer.finish_reason == "no_context" and answer.completion_tokens == 0
+    assert answer.text == f"{prompt.REFUSAL} They do not mention \u201cPlatinum\u201d." and prompt.is_refusal(answer.text)
+    assert "".join(e.text for e in events[:-1]) == answer.text  # streamed as served
+    # The same through the offline batch (the scorecard's path), and a typo of a real name is not refused.
+    batch = chat.answer_batch([ChatRequest("How much does the Platinum plan cost a month?"),
+                               ChatRequest("How much does the Pluss plan cost a month?")])
+    assert batch[0].text == answer.text and not batch[1].refused
+    off = run(service(home, chat={"refuse_unknown_names": False}).answer(
+        ChatRequest("How much does the Platinum plan cost a month?")))
+    assert off.finish_reason != "no_context" and off.completion_tokens > 0
+
+
+async def _collect(stream):
+    return [e async for e in stream]
+
+
 def test_follow_up_retrieves_with_the_earlier_question(home):
     chat = service(home)
     history = [prompt.Turn("user", "How much does the Basic plan cost?"), prompt.Turn("assistant", "10 EUR [1].")]

@@ -1,0 +1,91 @@
+"""Names a question uses that the documents never contain: what they do not mention, they cannot answer.
+
+The retrieval gate (`chat.min_dense_score`) asks whether anything found is close enough in meaning. An in-domain
+question about something the documents lack ("the Kestrel K3 logger" where only the K2 exists, "a Roth option" of
+the 401(k) plan they do describe) lands close to a real chunk (the same product line, the same plan), passes the
+gate, and the 270M model answers from that chunk about the wrong thing. A name is sharper evidence than a cosine: a
+capitalised word, an acronym or a code with letters and digits that no chunk of the searched collections contains,
+and that is not a near spelling of a term they do contain (a typo of a name they use), says the question is about
+something else.
+
+Only names count. Ordinary words ("an ordinary USB stick", "roll over") and plain numbers ("$6,000", "4 years") are
+often the asker's own and absent from a page that does hold the answer (Kestrel and Contoso answerable questions:
+16 of 190 hold such a word, none such a name). A question typed in capitals throughout has no telling capitals and
+is not judged. Counted from the BM25 indexes (stemmed terms), so it follows every ingest and costs no model pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Sequence
+
+from ingestion.bm25_index import BM25Index, _tokenize
+
+# Words as typed: letters and digits joined by hyphens, dots or apostrophes stay one word ("KL-SP20", "401(k)" is two).
+_WORD = re.compile(r"[^\W_](?:[\w'’.-]*[^\W_])?")
+# What the PII rail put in place of a name ("[PERSON]", "[EMAIL]"): not a name the asker used.
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+# A term this similar (difflib ratio) to a term of the documents is taken for a misspelling of it, not a new name.
+NEAR_SPELLING = 0.8
+
+
+def name_like(word: str, first: bool) -> bool:
+    """A capitalised word not opening the question, an acronym, or a code mixing letters and digits; never a plain
+    number or a contraction."""
+    letters = sum(c.isalpha() for c in word)
+    if not letters or "'" in word or "’" in word:
+        return False
+    if any(c.isdigit() for c in word):
+        return True  # K3, SP20, X1000
+    if letters >= 2 and word.isupper():
+        return True  # an acronym: CFO, IP
+    return word[0].isupper() and not first
+
+
+def candidate_names(question: str) -> list[str]:
+    """The name-like words of `question`, in order; none when most words after the first are capitalised (title case,
+    shouting) in a question of more than three words."""
+    words = _WORD.findall(_PLACEHOLDER.sub(" ", question))
+    if not words:
+        return []
+    capitalised = sum(1 for w in words[1:] if w[0].isupper())  # the first word is capitalised anyway
+    if len(words) > 3 and capitalised * 2 > len(words) - 1:
+        return []
+    found: list[str] = []
+    for position, word in enumerate(words):
+        word = word.strip(".")
+        if word and name_like(word, first=position == 0) and word not in found:
+            found.append(word)
+    return found
+
+
+class UnknownNames:
+    """Which names of a question occur in none of `indexes` (one BM25 index per searched collection)."""
+
+    def __init__(self, indexes: Sequence[BM25Index]):
+        self.indexes = [i for i in indexes if i.size]
+
+    def __call__(self, question: str) -> list[str]:
+        if not self.indexes:
+            return []
+        unknown = []
+        for word in candidate_names(question):
+            terms = _tokenize([word])[0]
+            if not terms:  # a stopword ("I", "A") or a single letter
+                continue
+            if any(index.document_frequency(word) > 0 for index in self.indexes):
+                continue
+            missing = [t for t in terms if not any(t in index.model.vocab_dict for index in self.indexes)]
+            if not any(self._misspelt(t) for t in missing):
+                unknown.append(word)
+        return unknown
+
+    def _misspelt(self, term: str) -> bool:
+        """`term` is within NEAR_SPELLING of a term of the documents (≥ 4 characters: "k3" is not a typo of "k2")."""
+        if len(term) < 4:
+            return False
+        for index in self.indexes:
+            if difflib.get_close_matches(term, index.model.vocab_dict.keys(), n=1, cutoff=NEAR_SPELLING):
+                return True
+        return False
