@@ -38,6 +38,9 @@ class ChatAnswer:
     # The output rails withdrew (the rest of) the answer: `text` ends with their message after whatever had already
     # been released to streaming clients (assistant/release.py), so a client shows `text` and nothing else.
     replaced: bool = False
+    # The model cited nothing and the service added the citations of the sources the answer's sentences come from
+    # (assistant/attribution.py): `citations` and the text's closing [n] are the service's, not the model's.
+    attributed: bool = False
     rail_events: list[Any] = field(default_factory=list, repr=False)  # RailResults, for the audit log
 
     def to_dict(self) -> dict[str, Any]:

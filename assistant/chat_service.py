@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-from assistant import prompt
+from assistant import attribution, prompt
 from assistant.answer import ChatAnswer, Citation, FinalEvent, TokenEvent
 from assistant.inference_queue import InferenceQueue
 from assistant.runtime.base import GenerationRequest, GenerationStats, Generator
@@ -123,8 +123,8 @@ class ChatService:
             return Prepared(query, [], prompt.render_closed_book(question, history), 0.0)
         # An empty list means the caller may read nothing: never let it widen to "every collection".
         nothing = request.collections is not None and not request.collections
-        unknown = (self.retriever.unknown_names(request.question, request.collections)
-                   if self.chat.refuse_unknown_names and not nothing else [])
+        judged = self.chat.refuse_unknown_names and not nothing and not request.task  # a ticket is not a question
+        unknown = self.retriever.unknown_names(request.question, request.collections) if judged else []
         if unknown:  # about something the documents never mention: nothing to retrieve that answers it
             return Prepared(query, [], None, (time.monotonic() - started) * 1000, unknown_names=unknown)
         hits = [] if nothing else self.retriever.search(
@@ -203,7 +203,7 @@ class ChatService:
         timing = {"first_token": (first_token_ms or 0.0), "total": (time.monotonic() - started) * 1000}
         answer = await asyncio.to_thread(self._finish, request, prepared, raw, stats, timing, verdict, release is not None)
         answer.timing_ms["first_shown"] = round(first_shown_ms or answer.timing_ms["total"], 1)
-        rest = release.rest(answer.text) if release is not None else ""
+        rest = release.rest(answer.text) if release is not None else _unsent(raw, answer.text)
         if rest:
             yield TokenEvent(rest)
         yield FinalEvent(answer)
@@ -293,6 +293,12 @@ class ChatService:
             events += [r for r in checked.results if r.acted]
         cited = [prepared.sources[n - 1] for n in prompt.cited_numbers(text, len(prepared.sources))]
         refused = replaced or prompt.is_refusal(text)  # an answer the rails withdrew is a refusal
+        attributed = False
+        if not (cited or refused) and finish_reason != "empty" and self.chat.attribute_citations:
+            numbers = attribution.attribute(text, prepared.contexts, self.chat.attribution_min_overlap)
+            if numbers:  # the model cited nothing: say which shown source the answer comes from (assistant/attribution.py)
+                text, attributed = attribution.with_citations(text, numbers), True
+                cited = [prepared.sources[n - 1] for n in numbers]
         return ChatAnswer(
             text=text,
             citations=[] if refused else cited,
@@ -308,6 +314,7 @@ class ChatService:
             guardrails=_notices(events),
             rail_events=events,
             replaced=replaced,
+            attributed=attributed,
         )
 
     def _citation(self, number: int, hit: SearchHit, passage: str) -> Citation:
@@ -384,6 +391,12 @@ class ChatService:
             timing_ms={"retrieval": 0.0, "first_token": elapsed, "total": elapsed},
             guardrails=_notices(events), rail_events=events,
         )
+
+
+def _unsent(sent: str, final: str) -> str:
+    """What `final` adds to the text already streamed (attributed citations) when no release policy tracks it."""
+    sent = sent.strip()
+    return final[len(sent):] if sent and final.startswith(sent) else ""
 
 
 def _notices(events: list[Any]) -> list[dict[str, str]]:

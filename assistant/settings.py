@@ -247,6 +247,15 @@ class ChatSettings(_Section):
         "name (a capitalised word, an acronym, a code such as K3) that no chunk of the searched collections contains "
         "nor a near spelling of one (ingestion/unknown_names.py). Ordinary words and plain numbers never count.",
     )
+    attribute_citations: bool = Field(
+        True, description="When the model cites nothing, end a (non-refusal) answer with the [n] of the shown sources "
+        "its sentences come from (a share of at least `attribution_min_overlap` of a sentence's content words in three "
+        "consecutive sentences of the source), marked `attributed: true` (assistant/attribution.py).",
+    )
+    attribution_min_overlap: float = Field(
+        0.4, ge=0, le=1, description="Share of an answer sentence's content words a source must hold to be cited for "
+        "it (the grounding rail's `sentence_min_overlap`).",
+    )
     history_turns: int = Field(6, ge=0, description="Earlier messages (user + assistant) kept in the prompt.")
     followup_query_turns: int = Field(
         1, ge=0, description="Earlier user questions prepended to the retrieval query of a follow-up."

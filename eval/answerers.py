@@ -35,7 +35,7 @@ def _row(answer: dict[str, Any], contexts: list[dict[str, Any]], latency_ms: flo
         "answer": answer["text"], "refused": bool(answer["refused"]), "finish_reason": answer.get("finish_reason"),
         "citations": [{"number": c["number"], "document": c["document"], "page": c.get("page")} for c in answer.get("citations") or []],
         "contexts": contexts, "latency_ms": round(latency_ms, 1), "adapter": answer.get("adapter") or "base",
-        "guardrails": answer.get("guardrails") or [],
+        "guardrails": answer.get("guardrails") or [], "attributed": bool(answer.get("attributed")),
     }
 
 

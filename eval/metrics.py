@@ -33,6 +33,10 @@ CATALOGUE: dict[str, MetricInfo] = {
     "context_recall": MetricInfo("Context recall", "share of the reference pages among the retrieved chunks (RAGAS, ID-based)", True, "answerable", "retrieval"),
     "context_precision": MetricInfo("Context precision", "share of retrieved chunks on a reference page (RAGAS, ID-based)", True, "answerable", "retrieval"),
     "cited_rate": MetricInfo("Cited", "answers that cite at least one shown source", True, "answerable", "retrieval"),
+    "model_cited_rate": MetricInfo("Cited by the model", "answers whose citations the model wrote itself (not "
+                                   "attributed by the service: assistant/attribution.py)", True, "answerable", "retrieval"),
+    "cited_reference_rate": MetricInfo("Cites the reference", "cited answers whose cited sources hold a reference "
+                                       "page", True, "answerable", "retrieval"),
     "false_refusal_rate": MetricInfo("False refusals", "answerable questions the assistant refused", False, "answerable"),
     "refusal_accuracy": MetricInfo("Refusal accuracy", "unanswerable questions the assistant refused", True, "unanswerable"),
     "faithfulness": MetricInfo("Faithfulness", "claims of the answer supported by its contexts (RAGAS, LLM judge)", True, "answerable", "judge"),
@@ -86,7 +90,12 @@ class Scorer:
         scores["rouge_l"] = _run(self.rouge.single_turn_ascore(sample)) if text else 0.0
         if retrieval:
             scores["cited_rate"] = float(bool(answer["citations"]))
+            scores["model_cited_rate"] = float(bool(answer["citations"]) and not answer.get("attributed"))
             retrieved, reference_ids = page_ids(answer["contexts"], row)
+            cited_numbers = {c.get("number") for c in answer["citations"]}
+            if cited_numbers and reference_ids:
+                cited_ids = {r for r, c in zip(retrieved, answer["contexts"]) if c.get("number") in cited_numbers}
+                scores["cited_reference_rate"] = float(bool(cited_ids & set(reference_ids)))
             if reference_ids:
                 ids = SingleTurnSample(retrieved_context_ids=retrieved or [""], reference_context_ids=reference_ids)
                 scores["context_recall"] = _run(self.recall.single_turn_ascore(ids)) if retrieved else 0.0

@@ -26,6 +26,8 @@ from ingestion.bm25_index import BM25Index, _tokenize
 _WORD = re.compile(r"[^\W_](?:[\w'’.-]*[^\W_])?")
 # What the PII rail put in place of a name ("[PERSON]", "[EMAIL]"): not a name the asker used.
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+# A longer text is a pasted message (a ticket, an e-mail) whose incidental names say nothing about what is asked.
+MAX_WORDS = 60
 # A term this similar (difflib ratio) to a term of the documents is taken for a misspelling of it, not a new name.
 NEAR_SPELLING = 0.8
 
@@ -44,20 +46,28 @@ def name_like(word: str, first: bool) -> bool:
 
 
 def candidate_names(question: str) -> list[str]:
-    """The name-like words of `question`, in order; none when most words after the first are capitalised (title case,
-    shouting) in a question of more than three words."""
-    words = _WORD.findall(_PLACEHOLDER.sub(" ", question))
-    if not words:
+    """The name-like words of `question`, in order. A word opening a sentence or a line is capitalised anyway and
+    does not count as one; none at all when most words not opening a sentence are capitalised (title case, shouting)
+    in a question of more than three words, or in a text longer than `MAX_WORDS` (a pasted message, not a question)."""
+    text = _PLACEHOLDER.sub(" ", question)
+    words = [(m.group(0).strip("."), _opens_sentence(text[:m.start()])) for m in _WORD.finditer(text)]
+    words = [(w, first) for w, first in words if w]
+    inner = [w for w, first in words if not first]
+    if not words or len(words) > MAX_WORDS:
         return []
-    capitalised = sum(1 for w in words[1:] if w[0].isupper())  # the first word is capitalised anyway
-    if len(words) > 3 and capitalised * 2 > len(words) - 1:
+    if len(words) > 3 and sum(1 for w in inner if w[0].isupper()) * 2 > len(inner):
         return []
     found: list[str] = []
-    for position, word in enumerate(words):
-        word = word.strip(".")
-        if word and name_like(word, first=position == 0) and word not in found:
+    for word, first in words:
+        if name_like(word, first) and word not in found:
             found.append(word)
     return found
+
+
+def _opens_sentence(before: str) -> bool:
+    """The text before a word ends a sentence or a line (or is empty), quotes and list marks aside."""
+    before = before.rstrip(" \t\"'“‘(*•>-")
+    return not before or before[-1] in ".!?:;\n…"
 
 
 class UnknownNames:

@@ -96,13 +96,18 @@ def test_client_disconnect_cancels_generation_and_keeps_the_partial_answer(live,
     assert cancelled and 0 < len(cancelled[-1].content.split()) < 15
 
 
-def test_the_sources_shown_reach_the_sdk_even_when_the_answer_cites_none(live, monkeypatch):
+def test_the_sources_shown_reach_the_sdk_even_when_the_model_cites_none(live, monkeypatch):
+    """The model writes no [n]: the SDK still gets every source shown, and the service's attributed [1] (marked as
+    such) in the message, in the stream's deltas and in the last chunk alike (assistant/attribution.py)."""
     generator = live[0].state.services.chat.generator
     monkeypatch.setattr(generator, "completion", lambda request: "Hotels in Berlin cost at most 180 EUR a night.")
     messages = [{"role": "user", "content": "What is the hotel rate cap in Berlin?"}]
     response = client(live).chat.completions.create(model="ragtune", messages=messages)
-    assert response.model_extra["citations"] == []  # nothing cited as [n]: before, the client got no document
     sources = response.model_extra["sources"]
     assert sources[0]["document"] == "travel.md" and sources[0]["number"] == 1 and "180 EUR" in sources[0]["snippet"]
+    assert response.choices[0].message.content == "Hotels in Berlin cost at most 180 EUR a night. [1]"
+    assert response.model_extra["attributed"] is True and response.model_extra["citations"] == sources[:1]
     chunks = list(client(live).chat.completions.create(model="ragtune", stream=True, messages=messages))
     assert [s["chunk_id"] for s in chunks[-1].model_extra["sources"]] == [s["chunk_id"] for s in sources]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == response.choices[0].message.content
+    assert chunks[-1].model_extra["attributed"] is True

@@ -47,3 +47,9 @@ def test_capitals_only_tell_inside_a_sentence():
 
 def test_no_documents_means_nothing_is_judged():
     assert UnknownNames([BM25Index(np.zeros(0, dtype=np.int64), [])])("What about the K3?") == []
+
+
+def test_a_word_opening_a_sentence_or_line_is_not_a_name_and_a_pasted_text_is_not_judged():
+    assert candidate_names("Hi team, quick one. What is the cap in Berlin? Thanks") == ["Berlin"]
+    assert candidate_names("Question:\nWhich plan?\n- Basic or Plus") == ["Plus"]
+    assert candidate_names(" ".join(["word"] * 60) + " Zanzibar") == []  # a pasted message, not a question

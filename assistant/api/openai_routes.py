@@ -93,6 +93,7 @@ async def chat_completions(data: ChatCompletionBody, principal: Principal, svc: 
         "sources": [asdict(c) for c in answer.sources],
         "refused": answer.refused,
         "replaced": answer.replaced,
+        "attributed": answer.attributed,
         "guardrails": answer.guardrails,
         "request_id": turn.request_id,
     }
@@ -115,7 +116,7 @@ async def _chunks(first, events, ident, created, model, svc: Services) -> AsyncI
                 svc.metrics.observe_answer(answer)
                 yield chunk({}, _finish(answer), usage=_usage(answer), citations=[asdict(c) for c in answer.citations],
                             sources=[asdict(c) for c in answer.sources], guardrails=answer.guardrails,
-                            refused=answer.refused, replaced=answer.replaced)
+                            refused=answer.refused, replaced=answer.replaced, attributed=answer.attributed)
             event = await events.__anext__()
     except StopAsyncIteration:
         yield ServerSentEventMessage(data="[DONE]")
