@@ -101,6 +101,6 @@ def _export(model_dir: Path, target: Path) -> None:
     with openvino_export.staged(target, {"model": str(model_dir)}) as staging:
         model = AutoModel.from_pretrained(str(model_dir)).eval()
         example = AutoTokenizer.from_pretrained(str(model_dir))(["a b c", "a"], padding=True, return_tensors="pt")
-        with torch.no_grad():  # batch 2 of unequal lengths: batch and sequence axes stay dynamic
+        with torch.no_grad(), openvino_export.quiet_tracing():  # batch 2 of unequal lengths: axes stay dynamic
             ov.save_model(ov.convert_model(model, example_input=dict(example)), staging / openvino_export.MODEL_XML,
                           compress_to_fp16=False)

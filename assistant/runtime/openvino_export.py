@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -176,6 +177,16 @@ def _export_tokenizer(checkpoint: Path, staging: Path) -> None:
     ov.save_model(decoder, staging / "openvino_detokenizer.xml")
 
 
+@contextlib.contextmanager
+def quiet_tracing() -> Iterator[None]:
+    """The tracer's notes on the model's Python branches (TracerWarning) and the deprecation notices of the tracing
+    APIs (a dozen lines a model) are not for users: the exports are checked against torch's outputs by tests (tokens
+    for the generator, vectors for the embedder)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def convert_model(checkpoint: Path):
     """Trace the checkpoint into a stateful OpenVINO model (fp32), as GenAI's LLMPipeline expects it."""
     import openvino as ov
@@ -195,7 +206,7 @@ def convert_model(checkpoint: Path):
         "position_ids": torch.arange(cached, cached + new).repeat(batch, 1),
         "past": [torch.zeros(batch, heads, cached, head_dim) for _ in range(2 * layers)],
     }
-    with torch.no_grad():
+    with torch.no_grad(), quiet_tracing():
         ov_model = ov.convert_model(_FlatCacheModel(model), example_input=example)
     del model
     kv_inputs, kv_outputs = [], []
