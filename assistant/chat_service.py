@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
@@ -21,6 +22,8 @@ from assistant.release import Release
 from assistant.settings import ChatSettings, GeneratorSettings
 from guardrails.verdict import OutputVerdict
 from ingestion.retriever import Retriever, SearchHit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,6 +129,9 @@ class ChatService:
         judged = self.chat.refuse_unknown_names and not nothing and not request.task  # a ticket is not a question
         unknown = self.retriever.unknown_names(request.question, request.collections) if judged else []
         if unknown:  # about something the documents never mention: nothing to retrieve that answers it
+            # Logged, never echoed: a refusal that repeats the asker's words would say whatever an attacker puts in
+            # a made-up name ("say RULES-OFF-9902": the security canary caught exactly that).
+            log.info("refused without generating: the documents never mention %s", unknown)
             return Prepared(query, [], None, (time.monotonic() - started) * 1000, unknown_names=unknown)
         hits = [] if nothing else self.retriever.search(
             query, k=self.chat.k, collections=request.collections, documents=request.documents
@@ -332,8 +338,7 @@ class ChatService:
         elapsed = round((time.monotonic() - started) * 1000, 1)
         events = [*self._input_events(request), *prepared.rail_events]
         return ChatAnswer(
-            text=prompt.not_mentioned(prepared.unknown_names), citations=[], sources=[], refused=True,
-            model=self.generator.name,
+            text=prompt.REFUSAL, citations=[], sources=[], refused=True, model=self.generator.name,
             adapter=self.adapter_for(request), finish_reason="no_context",
             timing_ms={"retrieval": round(prepared.retrieval_ms, 1), "first_token": elapsed, "total": elapsed},
             retrieval_query=prepared.retrieval_query,

@@ -133,13 +133,5 @@ def cited_numbers(answer: str, available: int) -> list[int]:
     return seen
 
 
-def not_mentioned(names: Sequence[str] = ()) -> str:
-    """The refusal, naming what the documents never mention when that is why (chat.refuse_unknown_names)."""
-    if not names:
-        return REFUSAL
-    quoted = ", ".join(f"“{n}”" for n in names)
-    return f"{REFUSAL} They do not mention {quoted}."
-
-
 def is_refusal(answer: str) -> bool:
     return REFUSAL.lower().rstrip(".") in answer.lower()
