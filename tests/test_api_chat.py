@@ -62,6 +62,20 @@ def test_sse_stream_frames_tokens_then_one_final_event(client):
     assert final["conversation_id"] and final["message_id"]
 
 
+def test_an_uncited_answer_gets_its_source_attributed_in_json_sse_and_the_stored_turn(client, monkeypatch):
+    generator = client.app.state.services.chat.generator
+    monkeypatch.setattr(generator, "completion", lambda request: "Hotels in Berlin cost at most 180 EUR a night.")
+    body = client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?"}).json()
+    answer = body["answer"]
+    assert answer["text"] == "Hotels in Berlin cost at most 180 EUR a night. [1]" and answer["attributed"] is True
+    assert answer["citations"][0]["document"] == "travel.md"
+    stored = client.get(f"/v1/conversations/{body['conversation_id']}").json()["messages"][1]
+    assert stored["content"] == answer["text"] and stored["citations"][0]["document"] == "travel.md"
+    events = json_events(client.post("/v1/chat", json={"message": "What is the hotel rate cap in Berlin?",
+                                                         "stream": True}).text)
+    assert "".join(d["text"] for _, d in events[:-1]).strip() == answer["text"] == events[-1][1]["answer"]["text"]
+
+
 def test_feedback_on_an_answer_is_kept_and_replaced(client):
     body = client.post("/v1/chat", json={"message": "hotel rates"}).json()
     url = f"/v1/messages/{body['message_id']}/feedback"

@@ -38,6 +38,17 @@ def test_terminal_chat_streams_answers_with_citations_and_follow_ups(home):
     assert shown.count("[1] plans.md — Plans > ") == 2, shown
 
 
+def test_terminal_chat_shows_the_attributed_citation_when_the_model_writes_none(home, monkeypatch):
+    from assistant.runtime.fake import FakeGenerator
+
+    real = FakeGenerator.completion
+    monkeypatch.setattr(FakeGenerator, "completion", lambda self, request: real(self, request).replace(" [1]", ""))
+    result = CliRunner().invoke(app, ["--home", str(home), "--profile", "test", "chat"],
+                                input="How much does the Basic plan cost?\n\n")
+    assert result.exit_code == 0, result.output
+    assert "assistant> The Basic plan costs 10 EUR a month. [1]" in result.stderr  # streamed after the answer
+
+
 def test_terminal_chat_refuses_an_unknown_adapter(home):
     result = CliRunner().invoke(app, ["--home", str(home), "--profile", "test", "chat", "--adapter", "nope"],
                                 input="hotel rates?\n\n")
