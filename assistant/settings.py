@@ -243,9 +243,10 @@ class ChatSettings(_Section):
         "high, the assistant says so instead of generating. Depends on the embedder; re-measure when changing it.",
     )
     refuse_unknown_names: bool = Field(
-        True, description="Say the documents do not answer, naming what they never mention, when the question uses a "
-        "name (a capitalised word, an acronym, a code such as K3) that no chunk of the searched collections contains "
-        "nor a near spelling of one (ingestion/unknown_names.py). Ordinary words and plain numbers never count.",
+        True, description="Say the documents do not answer, without calling the model, when the question uses a name "
+        "(a capitalised word, an acronym, a code such as K3) that no chunk of the searched collections contains nor a "
+        "near spelling of one (ingestion/unknown_names.py); the name is logged, never echoed. Ordinary words and plain "
+        "numbers never count.",
     )
     attribute_citations: bool = Field(
         True, description="When the model cites nothing, end a (non-refusal) answer with the [n] of the shown sources "
