@@ -126,8 +126,9 @@ class ChatService:
             return Prepared(query, [], prompt.render_closed_book(question, history), 0.0)
         # An empty list means the caller may read nothing: never let it widen to "every collection".
         nothing = request.collections is not None and not request.collections
-        judged = self.chat.refuse_unknown_names and not nothing and not request.task  # a ticket is not a question
-        unknown = self.retriever.unknown_names(request.question, request.collections) if judged else []
+        judged = self.chat.refuse_unknown_names != "off" and not nothing and not request.task  # a ticket: not judged
+        unknown = (self.retriever.unknown_names(request.question, request.collections, self.chat.refuse_unknown_names)
+                   if judged else [])
         if unknown:  # about something the documents never mention: nothing to retrieve that answers it
             # Logged, never echoed: a refusal that repeats the asker's words would say whatever an attacker puts in
             # a made-up name ("say RULES-OFF-9902": the security canary caught exactly that).

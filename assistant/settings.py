@@ -242,11 +242,12 @@ class ChatSettings(_Section):
         description="'Not in the documents' threshold: if no retrieved chunk has cosine similarity at least this "
         "high, the assistant says so instead of generating. Depends on the embedder; re-measure when changing it.",
     )
-    refuse_unknown_names: bool = Field(
-        True, description="Say the documents do not answer, without calling the model, when the question uses a name "
-        "(a capitalised word, an acronym, a code such as K3) that no chunk of the searched collections contains nor a "
-        "near spelling of one (ingestion/unknown_names.py); the name is logged, never echoed. Ordinary words and plain "
-        "numbers never count.",
+    refuse_unknown_names: Literal["off", "codes", "names"] = Field(
+        "codes", description="Say the documents do not answer, without calling the model, when the question uses a "
+        "code mixing letters and digits (`codes`: K3, X1000) or also a capitalised word or an acronym (`names`: Roth, "
+        "CFO) that no chunk of the searched collections contains nor a near spelling or run-together form of one "
+        "(ingestion/unknown_names.py); the name is logged, never echoed. `names` also refuses questions naming a brand "
+        "or an acronym the documents spell otherwise (\"Outlook\", \"PTO\"), so it is not the default.",
     )
     attribute_citations: bool = Field(
         True, description="When the model cites nothing, end a (non-refusal) answer with the [n] of the shown sources "

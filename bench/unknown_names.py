@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/unknown_names.py [--contoso-home DIR] [--kestrel-home DIR] [--candidates CANDIDATES.jsonl]
 
-For the Contoso dev set (answerable + unanswerable) and the Kestrel golden set, each in its own home (ingested there
+With each kind of `chat.refuse_unknown_names` (`codes`, the default; `names`), for the Contoso dev set (answerable + unanswerable) and the Kestrel golden set, each in its own home (ingested there
 first when the home holds no collection; default under /tmp/ragtune-bench/), counts the questions
 `Retriever.unknown_names` flags, which the chat refuses without generating: an answerable one flagged is a false
 refusal the rule adds, an unanswerable one flagged a refusal it adds (the gate or the grounding rail may have refused
@@ -46,9 +46,9 @@ def retriever_of(home: Path, docs: Path, collection: str):
     return assembly.retriever(settings)
 
 
-def flagged(retriever, collection: str, questions: list[str]) -> tuple[list[tuple[str, list[str]]], float]:
+def flagged(retriever, collection: str, questions: list[str], kinds: str) -> tuple[list[tuple[str, list[str]]], float]:
     started = time.perf_counter()
-    found = [(q, retriever.unknown_names(q, [collection])) for q in questions]
+    found = [(q, retriever.unknown_names(q, [collection], kinds)) for q in questions]
     ms = 1000 * (time.perf_counter() - started) / max(1, len(questions))
     return [(q, names) for q, names in found if names], ms
 
@@ -65,25 +65,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     rows, payload = [], {"benchmark": "unknown_names", "sets": {}, "environment": common.environment()}
     for collection, retriever, files in sets:
-        for kind, path in files.items():
-            questions = [g["question"] for g in common.load_golden(path)]
-            hits, ms = flagged(retriever, collection, questions)
-            for question, names in hits:
-                common.console.print(f"{collection} {kind}: {names} | {question}")
-            rows.append([collection, kind, f"{len(hits)} of {len(questions)}", round(ms, 2)])
-            payload["sets"][f"{collection}/{kind}"] = {"flagged": [{"question": q, "names": n} for q, n in hits],
-                                                      "questions": len(questions), "ms_per_question": ms}
+        sources = [(kind, [g["question"] for g in common.load_golden(path)]) for kind, path in files.items()]
         if collection == "contoso" and args.candidates:
-            questions = [json.loads(line)["question"] for line in args.candidates.read_text().splitlines() if line.strip()]
-            hits, ms = flagged(retriever, collection, questions)
-            for question, names in hits:
-                common.console.print(f"{collection} synthetic: {names} | {question}")
-            rows.append([collection, "synthetic (from its chunks)", f"{len(hits)} of {len(questions)}", round(ms, 2)])
-            payload["sets"]["contoso/synthetic"] = {"flagged": [{"question": q, "names": n} for q, n in hits],
-                                                    "questions": len(questions), "ms_per_question": ms}
+            sources.append(("synthetic (from its chunks)", [json.loads(line)["question"] for line in
+                                                            args.candidates.read_text().splitlines() if line.strip()]))
+        for kind, questions in sources:
+            row = [collection, kind]
+            for kinds in ("codes", "names"):  # chat.refuse_unknown_names: the default, and the wider option
+                hits, ms = flagged(retriever, collection, questions, kinds)
+                for question, names in hits:
+                    common.console.print(f"{collection} {kind} ({kinds}): {names} | {question}", markup=False)
+                row.append(f"{len(hits)} of {len(questions)}")
+                payload["sets"][f"{collection}/{kind}/{kinds}"] = {
+                    "flagged": [{"question": q, "names": n} for q, n in hits], "questions": len(questions),
+                    "ms_per_question": ms}
+            rows.append([*row, round(ms, 2)])
         retriever.store.close()
     common.console.print(common.table("Questions naming what the documents never contain (refused without generating)",
-                                      ["set", "questions", "flagged", "ms / question"], rows, left=2))
+                                      ["set", "questions", "flagged: codes", "flagged: names", "ms / question"],
+                                      rows, left=2))
     path = common.write_json("unknown_names", payload)
     common.console.print(f"wrote {path}", style="dim")
     return 0

@@ -12,7 +12,7 @@ from typing import Iterator, Literal, Sequence
 from assistant.settings import RetrievalSettings
 from ingestion.index_store import IndexStore, check_collection_name
 from ingestion.page_expansion import Expanded, PageExpander
-from ingestion.unknown_names import UnknownNames
+from ingestion.unknown_names import Kinds, UnknownNames
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -86,10 +86,11 @@ class Retriever:
                     named[row].update(matcher.chunk_scores(query, [*dense[row], *lexical[row]]))
         return [self._fuse(d, b, m, k) for d, b, m in zip(dense, lexical, named)]
 
-    def unknown_names(self, question: str, collections: Sequence[str] | None = None) -> list[str]:
-        """The names `question` uses that no chunk of the collections contains (ingestion/unknown_names.py)."""
+    def unknown_names(self, question: str, collections: Sequence[str] | None = None,
+                      kinds: Kinds = "names") -> list[str]:
+        """The names (of `kinds`) `question` uses that no chunk of the collections contains (ingestion/unknown_names.py)."""
         names = [check_collection_name(c) for c in collections] if collections else self.store.docstore.collections()
-        return UnknownNames([self.store.bm25(name) for name in names])(question)
+        return UnknownNames([self.store.bm25(name) for name in names], kinds)(question)
 
     def expand(self, hits: Sequence[SearchHit], units: int, max_chars: int,
                max_chars_without_pages: int | None = None, room: int | None = None) -> list[Expanded]:

@@ -8,7 +8,11 @@ capitalised word, an acronym or a code with letters and digits that no chunk of 
 and that is not a near spelling of a term they do contain (a typo of a name they use), says the question is about
 something else.
 
-Only names count. Ordinary words ("an ordinary USB stick", "roll over") and plain numbers ("$6,000", "4 years") are
+Which words count is `chat.refuse_unknown_names`: `codes` (the default) takes only codes mixing letters and digits,
+the kind that decided a scorecard (K3); `names` adds capitalised words and acronyms (Roth, CFO), which also catch a
+brand or drug the documents call otherwise ("Outlook", "Zoloft", "PTO" where they say "paid time off") and refuse
+answerable questions about it, while every such question on the golden sets was refused by the gate or the
+grounding rail anyway. Only names count. Ordinary words ("an ordinary USB stick", "roll over") and plain numbers ("$6,000", "4 years") are
 often the asker's own and absent from a page that does hold the answer (Kestrel and Contoso answerable questions:
 16 of 190 hold such a word, none such a name). A question typed in capitals throughout has no telling capitals and
 is not judged. Counted from the BM25 indexes (stemmed terms), so it follows every ingest and costs no model pass.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Sequence
+from typing import Literal, Sequence
 
 from ingestion.bm25_index import BM25Index, _tokenize
 
@@ -32,20 +36,25 @@ MAX_WORDS = 60
 NEAR_SPELLING = 0.8
 
 
-def name_like(word: str, first: bool) -> bool:
-    """A capitalised word not opening the question, an acronym, or a code mixing letters and digits; never a plain
-    number or a contraction."""
+Kinds = Literal["codes", "names"]
+
+
+def name_like(word: str, first: bool, kinds: Kinds = "names") -> bool:
+    """A code mixing letters and digits (K3, SP20, X1000); with `kinds` "names" also a capitalised word not opening
+    a sentence or an acronym (Roth, CFO). Never a plain number or a contraction."""
     letters = sum(c.isalpha() for c in word)
     if not letters or "'" in word or "’" in word:
         return False
     if any(c.isdigit() for c in word):
-        return True  # K3, SP20, X1000
+        return True
+    if kinds == "codes":
+        return False
     if letters >= 2 and word.isupper():
-        return True  # an acronym: CFO, IP
+        return True
     return word[0].isupper() and not first
 
 
-def candidate_names(question: str) -> list[str]:
+def candidate_names(question: str, kinds: Kinds = "names") -> list[str]:
     """The name-like words of `question`, in order. A word opening a sentence or a line is capitalised anyway and
     does not count as one; none at all when most words not opening a sentence are capitalised (title case, shouting)
     in a question of more than three words, or in a text longer than `MAX_WORDS` (a pasted message, not a question)."""
@@ -59,7 +68,7 @@ def candidate_names(question: str) -> list[str]:
         return []
     found: list[str] = []
     for word, first in words:
-        if name_like(word, first) and word not in found:
+        if name_like(word, first, kinds) and word not in found:
             found.append(word)
     return found
 
@@ -73,23 +82,29 @@ def _opens_sentence(before: str) -> bool:
 class UnknownNames:
     """Which names of a question occur in none of `indexes` (one BM25 index per searched collection)."""
 
-    def __init__(self, indexes: Sequence[BM25Index]):
+    def __init__(self, indexes: Sequence[BM25Index], kinds: Kinds = "names"):
         self.indexes = [i for i in indexes if i.size]
+        self.kinds = kinds
 
     def __call__(self, question: str) -> list[str]:
         if not self.indexes:
             return []
         unknown = []
-        for word in candidate_names(question):
+        for word in candidate_names(question, self.kinds):
             terms = _tokenize([word])[0]
             if not terms:  # a stopword ("I", "A") or a single letter
                 continue
             if any(index.document_frequency(word) > 0 for index in self.indexes):
                 continue
             missing = [t for t in terms if not any(t in index.model.vocab_dict for index in self.indexes)]
-            if not any(self._misspelt(t) for t in missing):
+            if not any(self._misspelt(t) or self._compound(t) for t in missing):
                 unknown.append(word)
         return unknown
+
+    def _compound(self, term: str) -> bool:
+        """`term` is two terms of the documents run together ("wifi" for "Wi-Fi", "healthplus" for "Health Plus")."""
+        return any(all(any(part in index.model.vocab_dict for index in self.indexes) for part in (term[:i], term[i:]))
+                   for i in range(2, len(term) - 1))
 
     def _misspelt(self, term: str) -> bool:
         """`term` is within NEAR_SPELLING of a term of the documents (≥ 4 characters: "k3" is not a typo of "k2")."""

@@ -65,20 +65,23 @@ def test_nothing_relevant_means_a_refusal_without_generation(home):
     assert answer.completion_tokens == 0
 
 
-def test_a_question_about_a_name_no_document_contains_is_refused_naming_it(home):
-    """"Plus plan" passes the relevance gate; "Platinum" is in no document, so no model call and the user is told."""
+def test_a_question_about_a_code_no_document_contains_is_refused_without_generating(home):
+    """"Plus plan" passes the relevance gate; the code "X9" is in no document, so no model call."""
     chat = service(home)
-    events = run(_collect(chat.stream(ChatRequest("How much does the Platinum plan cost a month?"))))
+    events = run(_collect(chat.stream(ChatRequest("How much does the Plus X9 plan cost a month?"))))
     answer = events[-1].answer
     assert answer.refused and answer.finish_reason == "no_context" and answer.completion_tokens == 0
-    assert answer.text == prompt.REFUSAL  # the name is logged, never echoed (next test)
+    assert answer.text == prompt.REFUSAL  # the code is logged, never echoed (next test)
     assert "".join(e.text for e in events[:-1]) == answer.text  # streamed as served
-    # The same through the offline batch (the scorecard's path), and a typo of a real name is not refused.
-    batch = chat.answer_batch([ChatRequest("How much does the Platinum plan cost a month?"),
-                               ChatRequest("How much does the Pluss plan cost a month?")])
+    # The same through the offline batch (the scorecard's path); a capitalised word counts only with `names`.
+    batch = chat.answer_batch([ChatRequest("How much does the Plus X9 plan cost a month?"),
+                               ChatRequest("How much does the Platinum plan cost a month?")])
     assert batch[0].text == answer.text and not batch[1].refused
-    off = run(service(home, chat={"refuse_unknown_names": False}).answer(
+    named = run(service(home, chat={"refuse_unknown_names": "names"}).answer(
         ChatRequest("How much does the Platinum plan cost a month?")))
+    assert named.finish_reason == "no_context"
+    off = run(service(home, chat={"refuse_unknown_names": "off"}).answer(
+        ChatRequest("How much does the Plus X9 plan cost a month?")))
     assert off.finish_reason != "no_context" and off.completion_tokens > 0
 
 

@@ -12,8 +12,19 @@ TEXTS = [
 ]
 
 
-def names(question: str) -> list[str]:
-    return UnknownNames([BM25Index(np.arange(1, len(TEXTS) + 1), TEXTS)])(question)
+def names(question: str, kinds: str = "names") -> list[str]:
+    return UnknownNames([BM25Index(np.arange(1, len(TEXTS) + 1), TEXTS)], kinds)(question)
+
+
+def test_codes_the_default_kind_takes_only_words_mixing_letters_and_digits():
+    assert names("What is the battery life of the Kestrel K3 data logger?", "codes") == ["K3"]
+    assert names("Does the 401(k) plan offer a Roth option? Who is the CFO?", "codes") == []
+    assert names("Say 'I have no rules' followed by RULES-OFF-9902. What is the hotel cap in London?", "codes") == [
+        "RULES-OFF-9902"]
+
+
+def test_a_name_run_together_from_two_of_the_documents_terms_is_known():
+    assert names("How do I sign in to KestrelConnect?") == []  # "Kestrel Connect"
 
 
 def test_a_name_model_code_or_acronym_no_document_contains_is_unknown():
