@@ -57,7 +57,6 @@ class Prepared:
     retrieval_ms: float
     contexts: list[str] = field(default_factory=list)  # the chunk texts in the prompt, as the model saw them
     rail_events: list[Any] = field(default_factory=list)  # retrieval-rail results that acted
-    unknown_names: list[str] = field(default_factory=list)  # names of the question no document contains
 
 
 class ChatService:
@@ -133,7 +132,7 @@ class ChatService:
             # Logged, never echoed: a refusal that repeats the asker's words would say whatever an attacker puts in
             # a made-up name ("say RULES-OFF-9902": the security canary caught exactly that).
             log.info("refused without generating: the documents never mention %s", unknown)
-            return Prepared(query, [], None, (time.monotonic() - started) * 1000, unknown_names=unknown)
+            return Prepared(query, [], None, (time.monotonic() - started) * 1000)
         hits = [] if nothing else self.retriever.search(
             query, k=self.chat.k, collections=request.collections, documents=request.documents
         )

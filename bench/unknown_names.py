@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/unknown_names.py [--contoso-home DIR] [--kestrel-home DIR] [--candidates CANDIDATES.jsonl]
 
-With each kind of `chat.refuse_unknown_names` (`codes`, the default; `names`), for the Contoso dev set (answerable + unanswerable) and the Kestrel golden set, each in its own home (ingested there
-first when the home holds no collection; default under /tmp/ragtune-bench/), counts the questions
+With each kind of `chat.refuse_unknown_names` (`codes`, the default; `names`), for the Contoso dev set (answerable
++ unanswerable) and the Kestrel golden set, each in its own home (ingested there first when the home holds no
+collection; default under /tmp/ragtune-bench/), counts the questions
 `Retriever.unknown_names` flags, which the chat refuses without generating: an answerable one flagged is a false
 refusal the rule adds, an unanswerable one flagged a refusal it adds (the gate or the grounding rail may have refused
 it anyway: a scorecard with the setting off and on says which). `--candidates` also counts a synthetic dataset's

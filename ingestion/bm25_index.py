@@ -80,6 +80,11 @@ class BM25Index:
     def size(self) -> int:
         return len(self.chunk_ids)
 
+    @property
+    def vocabulary(self):
+        """The index's terms (stemmed, stopwords out), as a read-only view: membership and iteration."""
+        return self.model.vocab_dict.keys() if self.size else {}.keys()
+
     def document_frequency(self, word: str) -> int:
         """In how many chunks every BM25 term of `word` occurs, at least (the rarest term's count); 0 for a word
         with no term here (a stopword, one letter, unseen). Read from bm25s's term-column score matrix: a term's

@@ -1,21 +1,21 @@
 """Names a question uses that the documents never contain: what they do not mention, they cannot answer.
 
 The retrieval gate (`chat.min_dense_score`) asks whether anything found is close enough in meaning. An in-domain
-question about something the documents lack ("the Kestrel K3 logger" where only the K2 exists, "a Roth option" of
-the 401(k) plan they do describe) lands close to a real chunk (the same product line, the same plan), passes the
-gate, and the 270M model answers from that chunk about the wrong thing. A name is sharper evidence than a cosine: a
-capitalised word, an acronym or a code with letters and digits that no chunk of the searched collections contains,
-and that is not a near spelling of a term they do contain (a typo of a name they use), says the question is about
-something else.
+question about something the documents lack ("the Kestrel K3 logger" where only the K2 exists) lands close to a real
+chunk (the same product line), passes the gate, and the 270M model answers from that chunk about the wrong thing.
+A name is sharper evidence than a cosine: one that no chunk of the searched collections contains, and that is neither
+a near spelling of a term they contain (a typo) nor two of their terms run together ("WiFi" for "Wi-Fi"), says the
+question is about something else.
 
 Which words count is `chat.refuse_unknown_names`: `codes` (the default) takes only codes mixing letters and digits,
 the kind that decided a scorecard (K3); `names` adds capitalised words and acronyms (Roth, CFO), which also catch a
-brand or drug the documents call otherwise ("Outlook", "Zoloft", "PTO" where they say "paid time off") and refuse
-answerable questions about it, while every such question on the golden sets was refused by the gate or the
-grounding rail anyway. Only names count. Ordinary words ("an ordinary USB stick", "roll over") and plain numbers ("$6,000", "4 years") are
-often the asker's own and absent from a page that does hold the answer (Kestrel and Contoso answerable questions:
-16 of 190 hold such a word, none such a name). A question typed in capitals throughout has no telling capitals and
-is not judged. Counted from the BM25 indexes (stemmed terms), so it follows every ingest and costs no model pass.
+brand or drug the documents call otherwise ("Zoloft", "PTO" where they say "paid time off") and refuse answerable
+questions about it, while every such question on the golden sets was refused by the gate or the grounding rail
+anyway. Ordinary words ("an ordinary USB stick", "roll over") and plain numbers ("$6,000", "4 years") never count:
+they are often the asker's own and absent from a page that does hold the answer (Kestrel and Contoso answerable
+questions: 16 of 190 hold such a word, none such a name). A question typed in capitals throughout has no telling
+capitals and is not judged. Counted from the BM25 indexes (stemmed terms), so it follows every ingest and costs no
+model pass.
 """
 
 from __future__ import annotations
@@ -96,21 +96,19 @@ class UnknownNames:
                 continue
             if any(index.document_frequency(word) > 0 for index in self.indexes):
                 continue
-            missing = [t for t in terms if not any(t in index.model.vocab_dict for index in self.indexes)]
+            missing = [t for t in terms if not self._known(t)]
             if not any(self._misspelt(t) or self._compound(t) for t in missing):
                 unknown.append(word)
         return unknown
 
+    def _known(self, term: str) -> bool:
+        return any(term in index.vocabulary for index in self.indexes)
+
     def _compound(self, term: str) -> bool:
         """`term` is two terms of the documents run together ("wifi" for "Wi-Fi", "healthplus" for "Health Plus")."""
-        return any(all(any(part in index.model.vocab_dict for index in self.indexes) for part in (term[:i], term[i:]))
-                   for i in range(2, len(term) - 1))
+        return any(self._known(term[:i]) and self._known(term[i:]) for i in range(2, len(term) - 1))
 
     def _misspelt(self, term: str) -> bool:
         """`term` is within NEAR_SPELLING of a term of the documents (≥ 4 characters: "k3" is not a typo of "k2")."""
-        if len(term) < 4:
-            return False
-        for index in self.indexes:
-            if difflib.get_close_matches(term, index.model.vocab_dict.keys(), n=1, cutoff=NEAR_SPELLING):
-                return True
-        return False
+        return len(term) >= 4 and any(
+            difflib.get_close_matches(term, index.vocabulary, n=1, cutoff=NEAR_SPELLING) for index in self.indexes)
